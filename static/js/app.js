@@ -1,0 +1,107 @@
+// Small progressive enhancements; every form also works without JavaScript.
+"use strict";
+
+// Forms that destroy something ask first.
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset && event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
+// Key / Value rows: add from the formset's empty_form template, move, and keep ORDER in step.
+function renumber(list) {
+  list.querySelectorAll(".kv-row").forEach((row, index) => {
+    const order = row.querySelector("input.order");
+    if (order) order.value = index + 1;
+  });
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (!button) return;
+  if (button.classList.contains("add-row")) {
+    const prefix = button.dataset.prefix;
+    const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
+    const template = document.getElementById(`${prefix}-empty`);
+    const list = document.getElementById(`${prefix}-rows`);
+    const html = template.innerHTML.replace(/__prefix__/g, total.value);
+    list.insertAdjacentHTML("beforeend", html);
+    total.value = Number(total.value) + 1;
+    const row = list.lastElementChild;
+    renumber(list);
+    if (window.htmx) window.htmx.process(row);
+    const first = row.querySelector("input[type=text]");
+    if (first) first.focus();
+  } else if (button.classList.contains("move-up") || button.classList.contains("move-down")) {
+    const row = button.closest(".kv-row");
+    const list = row.parentElement;
+    if (button.classList.contains("move-up") && row.previousElementSibling) {
+      list.insertBefore(row, row.previousElementSibling);
+    } else if (button.classList.contains("move-down") && row.nextElementSibling) {
+      list.insertBefore(row.nextElementSibling, row);
+    }
+    renumber(list);
+    button.focus();
+  }
+});
+
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target.matches(".kv-row .remove input")) {
+    target.closest(".kv-row").classList.toggle("removed", target.checked);
+  }
+  if (target.id === "id_provider") filterConnections(target);
+});
+
+// The connection picker shows only connections of the chosen cloud provider.
+function filterConnections(providerSelect) {
+  const select = document.getElementById("id_connection");
+  if (!select) return;
+  const provider = providerSelect.value;
+  for (const option of select.options) {
+    const hide = Boolean(provider && option.dataset.provider && option.dataset.provider !== provider);
+    option.hidden = hide;
+    option.disabled = hide;
+    if (hide && option.selected) select.value = "";
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const provider = document.getElementById("id_provider");
+  if (provider) filterConnections(provider);
+});
+
+// Copy buttons: a CEL path or a curl line to the clipboard.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button.copy");
+  if (!button) return;
+  // Kept on window too: the clipboard API needs a secure context and a user's permission.
+  window.lastCopied = button.dataset.copy;
+  try {
+    await navigator.clipboard.writeText(button.dataset.copy);
+  } catch (error) {
+    /* the path stays visible beside the button */
+  }
+  const label = button.textContent;
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = label; }, 1200);
+});
+
+// "Cancel" in a confirmation just removes it.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.dismiss");
+  if (button) button.closest(".confirm").remove();
+});
+
+// Elapsed time beside the spinner while a Test runs.
+let elapsedTimer = null;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const spinner = document.getElementById("test-spinner");
+  if (!spinner || event.detail.target.id !== "test-result") return;
+  const started = performance.now();
+  const out = spinner.querySelector(".elapsed");
+  clearInterval(elapsedTimer);
+  elapsedTimer = setInterval(() => {
+    out.textContent = ((performance.now() - started) / 1000).toFixed(1);
+  }, 100);
+});
+document.addEventListener("htmx:afterRequest", () => clearInterval(elapsedTimer));

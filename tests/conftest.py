@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from tests import factories
+from tests.tls import *  # noqa: F403  (TLS servers, CA and OAuth endpoint fixtures)
+
+
+@pytest.fixture
+def designer(db):
+    return factories.designer(username="dana")
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.connection_admin(username="alex")
+
+
+@pytest.fixture
+def superuser(db):
+    return factories.UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def designer_client(client, designer):
+    client.force_login(designer)
+    return client
+
+
+@pytest.fixture
+def admin_client_(client, admin_user):
+    """A client signed in as a Connection administrator (pytest-django owns `admin_client`)."""
+    client.force_login(admin_user)
+    return client

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from orchestration.roles import CONNECTION_ADMINS, DESIGNERS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_roles_exist_as_groups_after_migrations():
+    assert set(Group.objects.values_list("name", flat=True)) >= {DESIGNERS, CONNECTION_ADMINS}
+
+
+@pytest.mark.parametrize("url", ["/", "/processes/", "/connections/", "/connections/new/"])
+def test_signed_out_visitors_are_sent_to_sign_in(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_sign_in_page_is_open(client):
+    assert client.get(reverse("login")).status_code == 200
+
+
+def test_designer_cannot_open_admin_only_pages(designer_client):
+    assert designer_client.get(reverse("connection-create")).status_code == 403
+
+
+def test_base_layout_has_navigation_htmx_and_csrf_header(designer_client):
+    html = designer_client.get(reverse("process-list")).content.decode()
+    assert 'href="/processes/"' in html and 'href="/connections/"' in html
+    assert "htmx" in html and "/static/" in html
+    assert 'hx-headers=\'{"X-CSRFToken": "' in html
+    assert "cdn" not in html.lower() and "https://" not in html
+
+
+def _manage(*args, **env):
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        capture_output=True,
+        text=True,
+        env={**inherited, "DJANGO_SETTINGS_MODULE": "orchestration.settings", **env},
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        timeout=120,
+    )
+
+
+def test_production_refuses_to_start_without_keys():
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        capture_output=True,
+        text=True,
+        env={**env, "DEBUG": "false"},
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY and FIELD_ENCRYPTION_KEY" in result.stderr
+
+
+def test_check_deploy_is_clean_in_production():
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="x" * 20 + Fernet.generate_key().decode(),
+        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="orchestration.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
