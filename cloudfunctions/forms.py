@@ -1,0 +1,150 @@
+"""Forms for connections and cloud functions. Which fields are required is a server rule."""
+
+from __future__ import annotations
+
+from django import forms
+
+from cloudfunctions import messages
+from cloudfunctions.models import Connection
+
+Provider = Connection.Provider
+AuthType = Connection.AuthType
+
+# Which plain and secret fields each configuration needs.
+REQUIRED_FIELDS = {
+    Provider.AMAZON_CONNECT: ["region", "access_key_id"],
+    AuthType.API_KEY: ["base_url", "auth_type", "api_key_location", "api_key_name"],
+    AuthType.OAUTH2: ["base_url", "auth_type", "client_id", "token_url"],
+}
+REQUIRED_SECRETS = {
+    Provider.AMAZON_CONNECT: ["secret_access_key"],
+    AuthType.API_KEY: ["api_key_value"],
+    AuthType.OAUTH2: ["client_secret"],
+}
+
+
+def _regions() -> list[tuple[str, str]]:
+    from cloudfunctions.auth.aws import amazon_connect_regions
+
+    return [("", "Choose a region")] + [(r, r) for r in amazon_connect_regions()]
+
+
+def active_configuration(provider: str, auth_type: str) -> str:
+    """Return the key of REQUIRED_FIELDS that applies: the provider, or the custom auth type."""
+    if provider == Provider.AMAZON_CONNECT:
+        return Provider.AMAZON_CONNECT
+    return auth_type or AuthType.API_KEY
+
+
+class SecretInput(forms.PasswordInput):
+    """A password box that never renders a value (not even a placeholder of one)."""
+
+    def __init__(self, attrs=None):
+        # hx-preserve keeps a typed secret when htmx swaps the field groups around it.
+        attrs = {"autocomplete": "new-password", "hx-preserve": "true", **(attrs or {})}
+        super().__init__(attrs=attrs, render_value=False)
+
+
+class ConnectionForm(forms.ModelForm):
+    """Create or edit a connection; secrets are write-only (blank keeps the stored value)."""
+
+    secret_access_key = forms.CharField(
+        label="Secret access key", required=False, widget=SecretInput
+    )
+    api_key_value = forms.CharField(label="Value", required=False, widget=SecretInput)
+    client_secret = forms.CharField(label="Client secret", required=False, widget=SecretInput)
+    clear_secrets = forms.MultipleChoiceField(
+        label="Clear stored secrets",
+        required=False,
+        choices=list(Connection.SECRET_FIELDS.items()),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Connection
+        fields = [
+            "name",
+            "provider",
+            "region",
+            "access_key_id",
+            "base_url",
+            "auth_type",
+            "api_key_location",
+            "api_key_name",
+            "client_id",
+            "scopes",
+            "token_url",
+            "refresh_url",
+        ]
+        widgets = {"region": forms.Select}
+        help_texts = {
+            "base_url": "Required format: https://<your-domain>, e.g. https://api.example.com",
+            "scopes": "Separated by spaces, e.g. intelligence.conversations:write",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].widget.choices = _regions()
+        self.fields["provider"].choices = [("", "Choose a cloud provider"), *Provider.choices]
+        self.fields["auth_type"].choices = AuthType.choices
+        self.fields["api_key_location"].choices = Connection.ApiKeyLocation.choices
+        for name in Connection.SECRET_FIELDS:
+            self.fields[name].help_text = self._secret_status(name)
+
+    def _secret_status(self, field: str) -> str:
+        if not self.instance.pk or not self.instance.secret_is_set(field):
+            return "Not set."
+        changed = self.instance.secrets_changed_at.get(field)
+        when = f" (last changed {changed[:16].replace('T', ' ')} UTC)" if changed else ""
+        return f"A value is set{when}. Leave blank to keep it."
+
+    @property
+    def configuration(self) -> str:
+        data = self.data if self.is_bound else {}
+        provider = data.get("provider") or self.instance.provider or ""
+        auth_type = data.get("auth_type") or self.instance.auth_type or ""
+        return active_configuration(provider, auth_type)
+
+    def clean_region(self):
+        region = self.cleaned_data.get("region", "")
+        if region and region not in dict(_regions()):
+            raise forms.ValidationError(messages.REGION_UNKNOWN)
+        return region
+
+    def clean(self):
+        cleaned = super().clean()
+        provider = cleaned.get("provider")
+        if not provider:
+            return cleaned
+        config = active_configuration(provider, cleaned.get("auth_type") or "")
+        what = {**dict(Provider.choices), **dict(AuthType.choices)}.get(config, config)
+        if provider == Provider.CUSTOM and not cleaned.get("auth_type"):
+            cleaned["auth_type"] = AuthType.API_KEY
+        for name in REQUIRED_FIELDS[config]:
+            if not cleaned.get(name) and name not in self.errors:
+                self.add_error(name, messages.FIELD_REQUIRED_FOR.format(what=what))
+        cleared = set(cleaned.get("clear_secrets") or ())
+        for name in REQUIRED_SECRETS[config]:
+            typed = cleaned.get(name)
+            stored = self.instance.pk and self.instance.secret_is_set(name) and name not in cleared
+            if not typed and not stored:
+                label = Connection.SECRET_FIELDS[name]
+                self.add_error(name, messages.SECRET_REQUIRED.format(label=label))
+        return cleaned
+
+    def secret_changes(self) -> dict[str, str | None]:
+        """Return the secrets to write: a new value, or None to clear; untouched ones are absent."""
+        config = self.configuration
+        needed = set(REQUIRED_SECRETS[config])
+        changes: dict[str, str | None] = {}
+        for name in Connection.SECRET_FIELDS:
+            typed = self.cleaned_data.get(name)
+            if name not in needed:
+                # Secrets of another provider or auth type are not kept around.
+                if self.instance.pk and self.instance.secret_is_set(name):
+                    changes[name] = None
+            elif typed:
+                changes[name] = typed
+            elif name in (self.cleaned_data.get("clear_secrets") or ()):
+                changes[name] = None
+        return changes

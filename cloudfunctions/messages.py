@@ -1,0 +1,12 @@
+"""What users are told when their input is refused; tests import these."""
+
+from __future__ import annotations
+
+URL_NOT_HTTPS = "Enter an address of the form https://host[:port][/path]."
+URL_HAS_CREDENTIALS = "Do not put credentials in the address; use the authentication settings."
+URL_HAS_QUERY_OR_FRAGMENT = "The address cannot have a query string (?…) or a fragment (#…)."
+REGION_UNKNOWN = "Choose one of the regions where Amazon Connect is available."
+FIELD_REQUIRED_FOR = "This field is required for {what}."
+SECRET_REQUIRED = "Enter the {label}; it has not been set yet."
+CONNECTION_IN_USE = "This connection is used by {count} step(s): {steps}. Change those steps first."
+CONNECTION_NAME_TAKEN = "A connection with this name already exists."

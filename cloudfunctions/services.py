@@ -1,0 +1,145 @@
+"""Writes for connections and cloud functions (HackSoft style: <entity>_<action>, keyword-only)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cloudfunctions import messages
+from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
+from orchestration.models import CompletionEvent, Step
+from orchestration.services import step_refresh_problems
+
+# Changing any of these makes a cached OAuth 2.0 token stale.
+OAUTH_TOKEN_INPUTS = {"base_url", "auth_type", "client_id", "client_secret", "scopes", "token_url"}
+
+
+class ConnectionInUse(Exception):
+    def __init__(self, step_names: list[str]):
+        self.step_names = step_names
+        super().__init__(
+            messages.CONNECTION_IN_USE.format(count=len(step_names), steps=", ".join(step_names))
+        )
+
+
+def _apply_secrets(connection: Connection, secrets: dict[str, str | None]) -> None:
+    now = timezone.now().isoformat()
+    for name, value in secrets.items():
+        setattr(connection, name, value)
+        if value is None:
+            connection.secrets_changed_at.pop(name, None)
+        else:
+            connection.secrets_changed_at[name] = now
+
+
+def _audit(connection: Connection, *, actor, action: str, fields=(), detail: str = "") -> None:
+    ConnectionAuditEntry.objects.create(
+        connection=connection if action != ConnectionAuditEntry.Action.DELETED else None,
+        connection_name=connection.name,
+        actor=actor,
+        action=action,
+        fields=sorted(fields),
+        detail=detail[:500],
+    )
+
+
+@transaction.atomic
+def connection_create(*, actor, fields: dict, secrets: dict[str, str | None]) -> Connection:
+    """Create a connection from validated values and record who did it."""
+    connection = Connection(**fields)
+    _apply_secrets(connection, secrets)
+    connection.full_clean()
+    connection.save()
+    changed = [name for name, value in fields.items() if value] + [
+        name for name, value in secrets.items() if value
+    ]
+    _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.CREATED, fields=changed)
+    return connection
+
+
+@transaction.atomic
+def connection_update(
+    *, connection: Connection, actor, fields: dict, secrets: dict[str, str | None]
+) -> Connection:
+    """Apply validated changes; record which fields changed, never their values."""
+    # Compare with the stored row: a ModelForm has already copied its data onto the instance.
+    stored = Connection.objects.defer(*Connection.SECRET_FIELDS).get(pk=connection.pk)
+    changed = {name for name, value in fields.items() if getattr(stored, name) != value}
+    changed |= set(secrets)
+    for name, value in fields.items():
+        setattr(connection, name, value)
+    if changed & OAUTH_TOKEN_INPUTS:
+        secrets = {**secrets, "oauth_token": None}
+    _apply_secrets(connection, secrets)
+    connection.full_clean()
+    connection.save()
+    changed.discard("oauth_token")
+    if changed:
+        _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.CHANGED, fields=changed)
+    return connection
+
+
+@transaction.atomic
+def connection_delete(*, connection: Connection, actor) -> None:
+    """Delete a connection no step uses; refuse otherwise, naming the steps."""
+    users = list(
+        connection.cloud_functions.select_related("step__process").order_by("step__process__name")
+    )
+    if users:
+        raise ConnectionInUse([f"{cf.step.process.name} › {cf.step.name}" for cf in users])
+    _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.DELETED)
+    connection.delete()
+
+
+def connection_record_test(*, connection: Connection, actor, ok: bool, summary: str) -> None:
+    """Remember the outcome of a Test connection and add it to the audit trail."""
+    connection.last_tested_at = timezone.now()
+    connection.last_test_ok = ok
+    connection.last_test_summary = summary[:500]
+    connection.save(update_fields=["last_tested_at", "last_test_ok", "last_test_summary"])
+    _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.TESTED, detail=summary)
+
+
+class EditConflict(Exception):
+    """Someone else saved the step since this form was loaded."""
+
+    def __init__(self, step: Step):
+        self.step = step
+        who = step.updated_by.get_username() if step.updated_by else "someone"
+        when = step.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(
+            f"This step was changed by {who} at {when} after you opened it. "
+            "Your input is kept below; copy what you need, then reload to see their version."
+        )
+
+
+@transaction.atomic
+def cloud_function_save(
+    *,
+    step: Step,
+    actor,
+    expected_revision: int,
+    fields: dict,
+    query_params: list[dict],
+    headers: list[dict],
+    new_event_name: str | None,
+    event: CompletionEvent | None,
+) -> CloudFunction:
+    """Save everything typed (valid or not) unless someone saved the step in between."""
+    updated = Step.objects.filter(pk=step.pk, revision=expected_revision).update(
+        revision=F("revision") + 1, updated_by=actor, updated_at=timezone.now()
+    )
+    if not updated:
+        raise EditConflict(Step.objects.select_related("updated_by").get(pk=step.pk))
+    if new_event_name:
+        event = CompletionEvent.objects.create(process=step.process, name=new_event_name)
+    cf, _ = CloudFunction.objects.get_or_create(step=step)
+    for name, value in fields.items():
+        setattr(cf, name, value)
+    cf.query_params = query_params
+    cf.headers = headers
+    cf.completion_event = event
+    cf.save()
+    step_refresh_problems(process=step.process)
+    return cf

@@ -1,0 +1,341 @@
+"""The one outbound HTTP transport of the app: https only, allow-listed hosts, SSRF-filtered,
+no redirects, an overall deadline and a capped response body.
+
+Two ways in: ``send()`` for a single prepared request, and ``GuardedMixin`` to put the same
+rules under any ``requests.Session`` subclass (authlib's OAuth2Session uses it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import http.cookiejar
+import socket
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import certifi
+import requests
+import urllib3.exceptions
+from django.conf import settings
+from requests_hardened.ip_filter import InvalidIPAddress
+from requests_hardened.ip_filter_adapter import IPFilterAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+
+from cloudfunctions import errors
+
+STAGES = ("url", "dns", "ssrf", "connect", "tls", "timeout", "protocol")
+_CHUNK_BYTES = 64 * 1024
+
+
+class OutboundError(Exception):
+    """An outbound call failed; ``message`` is safe to show (no URL query, headers or secrets)."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"OutboundError({self.stage!r}, {self.message!r})"
+
+
+@dataclass(frozen=True)
+class OutboundResponse:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+    truncated: bool
+    duration_ms: float
+
+
+def send(
+    request: requests.PreparedRequest,
+    *,
+    allowed_hosts: Collection[str],
+    deadline_seconds: float | None = None,
+    max_response_bytes: int | None = None,
+) -> OutboundResponse:
+    """Send one prepared request under the outbound rules and return its capped response."""
+    started = time.monotonic()
+    with GuardedSession(
+        allowed_hosts, deadline_seconds=deadline_seconds, max_response_bytes=max_response_bytes
+    ) as session:
+        response = session.send(request)
+    return OutboundResponse(
+        status=response.status_code,
+        headers={name.lower(): value for name, value in response.headers.items()},
+        body=response.content,
+        truncated=response.truncated,
+        duration_ms=(time.monotonic() - started) * 1000,
+    )
+
+
+class GuardedMixin:
+    """Enforce the outbound rules in ``send`` of a ``requests.Session`` subclass.
+
+    Call ``_guard()`` once after ``Session.__init__``. Every response comes back fully read
+    (``content`` holds at most the cap) with an extra ``truncated`` attribute.
+    """
+
+    def _guard(
+        self,
+        allowed_hosts: Collection[str],
+        *,
+        deadline_seconds: float | None = None,
+        max_response_bytes: int | None = None,
+    ) -> None:
+        self._allowed_hosts = {_host_key(host) for host in allowed_hosts}
+        self._deadline_seconds = deadline_seconds
+        self._max_response_bytes = max_response_bytes
+        # Environment proxies and .netrc would route around the IP filter or add credentials.
+        self.trust_env = False
+        self.proxies = {}
+        self.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        adapter = _GuardedAdapter(allow_loopback=settings.OUTBOUND_ALLOW_LOOPBACK)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def get_redirect_target(self, response: requests.Response) -> None:
+        # requests would otherwise read the whole 3xx body, uncapped, to prepare the next hop.
+        return None
+
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+        host = _check_url(request.url, self._allowed_hosts)
+        seconds = self._deadline_seconds or settings.OUTBOUND_DEADLINE_SECONDS
+        cap = self._max_response_bytes
+        if cap is None:
+            cap = settings.OUTBOUND_MAX_RESPONSE_BYTES
+        connect_seconds = min(settings.OUTBOUND_CONNECT_TIMEOUT_SECONDS, seconds)
+        kwargs.update(
+            stream=True,
+            allow_redirects=False,
+            proxies={},
+            verify=settings.OUTBOUND_CA_BUNDLE or certifi.where(),
+            cert=None,
+            timeout=(connect_seconds, seconds),
+        )
+        response = None
+        with _Watchdog(seconds) as watchdog:
+            try:
+                response = super().send(request, **kwargs)
+                body, truncated = _read_capped(response, cap)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise _translate(exc, host, watchdog, connect_seconds) from None
+            finally:
+                if response is not None:
+                    response.close()
+            if watchdog.expired:
+                # A body delimited by connection close looks complete once the watchdog cut it.
+                raise OutboundError("timeout", _deadline_message(host, seconds))
+        response._content = body
+        response._content_consumed = True
+        response.truncated = truncated
+        return response
+
+
+class GuardedSession(GuardedMixin, requests.Session):
+    """A ``requests.Session`` that sends only under the outbound rules."""
+
+    def __init__(
+        self,
+        allowed_hosts: Collection[str],
+        *,
+        deadline_seconds: float | None = None,
+        max_response_bytes: int | None = None,
+    ):
+        super().__init__()
+        self._guard(
+            allowed_hosts,
+            deadline_seconds=deadline_seconds,
+            max_response_bytes=max_response_bytes,
+        )
+
+
+def host_of(url: str) -> str:
+    """Return the host[:port] of an https URL the way allowed_hosts and messages spell it."""
+    parts = urlsplit(url)
+    return _display_host(parts.hostname or "", parts.port or 443)
+
+
+def _host_key(host: str) -> tuple[str, int]:
+    parts = urlsplit(f"//{host}")
+    if not parts.hostname or parts.username is not None or parts.path:
+        raise ValueError("allowed_hosts entries are host or host:port")
+    return parts.hostname, parts.port or 443
+
+
+def _display_host(hostname: str, port: int) -> str:
+    shown = f"[{hostname}]" if ":" in hostname else hostname
+    return shown if port == 443 else f"{shown}:{port}"
+
+
+def _check_url(url: str | None, allowed: set[tuple[str, int]]) -> str:
+    try:
+        parts = urlsplit(url or "")
+        port = parts.port or 443
+    except ValueError:
+        raise OutboundError("url", errors.OUTBOUND_URL_INVALID) from None
+    if parts.scheme.lower() != "https":
+        raise OutboundError("url", errors.OUTBOUND_URL_NOT_HTTPS)
+    if "@" in parts.netloc:
+        raise OutboundError("url", errors.OUTBOUND_URL_CREDENTIALS)
+    if not parts.hostname:
+        raise OutboundError("url", errors.OUTBOUND_URL_INVALID)
+    host = _display_host(parts.hostname, port)
+    if (parts.hostname, port) not in allowed:
+        raise OutboundError("url", errors.OUTBOUND_HOST_NOT_ALLOWED.format(host=host))
+    return host
+
+
+def _read_capped(response: requests.Response, cap: int) -> tuple[bytes, bool]:
+    # iter_content decodes gzip/deflate/br incrementally, so the cap bounds decoded bytes.
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            return b"".join(chunks)[:cap], True
+    return b"".join(chunks), False
+
+
+def _deadline_message(host: str, seconds: float) -> str:
+    return errors.OUTBOUND_DEADLINE.format(host=host, seconds=seconds)
+
+
+def _translate(
+    exc: Exception, host: str, watchdog: _Watchdog, connect_seconds: float
+) -> OutboundError:
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    if watchdog.expired or isinstance(exc, requests.exceptions.ReadTimeout):
+        return OutboundError("timeout", _deadline_message(host, watchdog.seconds))
+    if isinstance(exc, InvalidIPAddress):
+        return OutboundError("ssrf", errors.OUTBOUND_SSRF_REFUSED.format(host=host))
+    if (isinstance(exc, requests.ConnectionError) and isinstance(exc.__cause__, OSError)) or (
+        isinstance(reason, urllib3.exceptions.NameResolutionError)
+    ):
+        # requests-hardened resolves the name itself and chains the resolver's error.
+        return OutboundError("dns", errors.OUTBOUND_DNS_FAILED.format(host=host))
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        message = errors.OUTBOUND_CONNECT_TIMEOUT.format(host=host, seconds=connect_seconds)
+        return OutboundError("connect", message)
+    if isinstance(exc, requests.exceptions.SSLError) or (
+        isinstance(exc, OSError) and not isinstance(exc, requests.RequestException)
+    ):
+        return OutboundError("tls", errors.OUTBOUND_TLS_FAILED.format(host=host))
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return OutboundError("connect", errors.OUTBOUND_CONNECT_FAILED.format(host=host))
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.URLRequired):
+        return OutboundError("url", errors.OUTBOUND_URL_INVALID)
+    return OutboundError("protocol", errors.OUTBOUND_PROTOCOL.format(host=host))
+
+
+_current_watchdog: contextvars.ContextVar[_Watchdog | None] = contextvars.ContextVar(
+    "outbound_watchdog", default=None
+)
+
+
+class _Watchdog:
+    """Shut down this call's sockets when its deadline passes.
+
+    Read timeouts apply per socket read, so a server dripping bytes could hold a call forever.
+    Shutting the socket down wakes every blocked read: TLS handshake, headers or body.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        # Own duplicates of the connections' descriptors: shutdown() acts on the shared
+        # socket, and closing our duplicate can never close a descriptor reused elsewhere.
+        self._sockets: dict[int, socket.socket] = {}
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, handle: socket.socket) -> None:
+        with self._lock:
+            if id(handle) in self._sockets:
+                return
+            duplicate = handle.dup()
+            self._sockets[id(handle)] = duplicate
+            if self.expired:
+                _shutdown(duplicate)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for duplicate in self._sockets.values():
+                _shutdown(duplicate)
+
+    def __enter__(self) -> _Watchdog:
+        self._token = _current_watchdog.set(self)
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+        _current_watchdog.reset(self._token)
+        with self._lock:
+            for duplicate in self._sockets.values():
+                duplicate.close()
+            self._sockets.clear()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # It may already be closed, by the peer or by us.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    """Register the connection's socket with the current call's watchdog."""
+
+    # A plain-socket duplicate kept for the connection's life: after the TLS wrap the
+    # original socket object is detached and an SSLSocket cannot be duplicated.
+    _watch_handle: socket.socket | None = None
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        self._close_watch_handle()
+        self._watch_handle = sock.dup()
+        self._watch()
+        return sock
+
+    def request(self, *args, **kwargs):
+        self._watch()  # a connection reused from the pool
+        return super().request(*args, **kwargs)
+
+    def close(self) -> None:
+        super().close()
+        self._close_watch_handle()
+
+    def _watch(self) -> None:
+        watchdog = _current_watchdog.get()
+        if watchdog is not None and self._watch_handle is not None:
+            watchdog.watch(self._watch_handle)
+
+    def _close_watch_handle(self) -> None:
+        if self._watch_handle is not None:
+            self._watch_handle.close()
+            self._watch_handle = None
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _GuardedAdapter(IPFilterAdapter):
+    """requests-hardened's IP-pinning adapter with watched connections."""
+
+    def __init__(self, *, allow_loopback: bool):
+        super().__init__(is_https_proto=True, allow_loopback=allow_loopback)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"https": _WatchedHTTPSConnectionPool}

@@ -1,0 +1,40 @@
+"""Validation rules for what administrators and designers type."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+
+from cloudfunctions import messages as errors
+
+_HOST = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def validate_https_url(value: str) -> None:
+    """Accept only https://host[:port][/path]: no credentials, query or fragment."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(errors.URL_NOT_HTTPS, code="invalid") from exc
+    if parts.scheme != "https" or not parts.hostname or not value.startswith("https://"):
+        raise ValidationError(errors.URL_NOT_HTTPS, code="scheme")
+    if "@" in parts.netloc:
+        raise ValidationError(errors.URL_HAS_CREDENTIALS, code="credentials")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValidationError(errors.URL_HAS_QUERY_OR_FRAGMENT, code="query")
+    host = parts.hostname
+    if not (_HOST.match(host) or _is_bracketed_ipv6(parts.netloc)):
+        raise ValidationError(errors.URL_NOT_HTTPS, code="host")
+    if port == 0:
+        raise ValidationError(errors.URL_NOT_HTTPS, code="port")
+    if any(c.isspace() for c in value) or "\\" in value:
+        raise ValidationError(errors.URL_NOT_HTTPS, code="invalid")
+
+
+def _is_bracketed_ipv6(netloc: str) -> bool:
+    return netloc.startswith("[")

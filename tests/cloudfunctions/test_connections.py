@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from cloudfunctions import messages
+from cloudfunctions.forms import ConnectionForm
+from cloudfunctions.models import Connection, ConnectionAuditEntry
+from cloudfunctions.services import ConnectionInUse, connection_delete
+from tests.cloudfunctions.factories import (
+    MARKERS,
+    AmazonConnectionFactory,
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+API_KEY_POST = {
+    "name": "Payments",
+    "provider": "custom",
+    "base_url": "https://api.example.com/v1",
+    "auth_type": "api_key",
+    "api_key_location": "header",
+    "api_key_name": "x-api-key",
+    "api_key_value": MARKERS["api_key_value"],
+}
+
+
+@pytest.mark.parametrize(
+    "base_url, message",
+    [
+        ("http://api.example.com", messages.URL_NOT_HTTPS),
+        ("api.example.com", messages.URL_NOT_HTTPS),
+        ("https://", messages.URL_NOT_HTTPS),
+        ("ftp://api.example.com", messages.URL_NOT_HTTPS),
+        ("https://user:pass@api.example.com", messages.URL_HAS_CREDENTIALS),
+        ("https://good.example@evil.example", messages.URL_HAS_CREDENTIALS),
+        ("https://api.example.com/#frag", messages.URL_HAS_QUERY_OR_FRAGMENT),
+        ("https://api.example.com/?a=1", messages.URL_HAS_QUERY_OR_FRAGMENT),
+        ("https://api.example.com:99999", messages.URL_NOT_HTTPS),
+        ("https://api .example.com", messages.URL_NOT_HTTPS),
+    ],
+)
+def test_base_url_must_be_https_host_port_path(base_url, message):
+    form = ConnectionForm({**API_KEY_POST, "base_url": base_url})
+    assert not form.is_valid()
+    assert form.errors["base_url"] == [message]
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://api.example.com", "https://api.example.com:8443/v1/", "https://localhost"]
+)
+def test_good_base_urls_pass(base_url):
+    form = ConnectionForm({**API_KEY_POST, "base_url": base_url})
+    assert form.is_valid(), form.errors
+
+
+def test_region_must_be_one_of_botocores_connect_regions():
+    data = {
+        "name": "Amazon CNT",
+        "provider": "amazon_connect",
+        "region": "evil.com#",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": MARKERS["secret_access_key"],
+    }
+    form = ConnectionForm(data)
+    assert not form.is_valid()
+    assert "region" in form.errors
+    assert ConnectionForm({**data, "region": "eu-central-1"}).is_valid()
+
+
+def test_each_configuration_requires_its_own_fields():
+    form = ConnectionForm({"name": "x", "provider": "custom", "auth_type": "oauth2"})
+    assert not form.is_valid()
+    assert {"base_url", "client_id", "token_url", "client_secret"} <= set(form.errors)
+    assert "api_key_name" not in form.errors
+
+
+def test_edit_form_never_renders_the_secret_and_blank_keeps_it(admin_client_):
+    connection = ApiKeyConnectionFactory()
+    url = reverse("connection-edit", args=[connection.pk])
+    html = admin_client_.get(url).content.decode()
+    assert MARKERS["api_key_value"] not in html
+    assert "A value is set" in html
+    post = {**API_KEY_POST, "name": connection.name, "api_key_value": ""}
+    response = admin_client_.post(url, post)
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.api_key_value == MARKERS["api_key_value"]
+
+
+def test_replacing_and_clearing_a_secret(admin_client_):
+    connection = ApiKeyConnectionFactory()
+    url = reverse("connection-edit", args=[connection.pk])
+    admin_client_.post(url, {**API_KEY_POST, "name": connection.name, "api_key_value": "new-one"})
+    connection.refresh_from_db()
+    assert connection.api_key_value == "new-one"
+    response = admin_client_.post(
+        url,
+        {
+            **API_KEY_POST,
+            "name": connection.name,
+            "api_key_value": "",
+            "clear_secrets": "api_key_value",
+        },
+    )
+    assert response.status_code == 200  # refused: an API key connection needs its value
+    assert "it has not been set yet" in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.api_key_value == "new-one"
+
+
+def test_switching_auth_type_drops_the_other_schemes_secret(admin_client_):
+    connection = ApiKeyConnectionFactory()
+    url = reverse("connection-edit", args=[connection.pk])
+    response = admin_client_.post(
+        url,
+        {
+            "name": connection.name,
+            "provider": "custom",
+            "base_url": "https://api.example.com",
+            "auth_type": "oauth2",
+            "client_id": "abc",
+            "client_secret": "s3",
+            "token_url": "https://auth.example.com/token",
+        },
+    )
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.api_key_value is None
+    assert connection.client_secret == "s3"
+
+
+def test_create_records_audit_with_field_names_only(admin_client_, admin_user):
+    response = admin_client_.post(reverse("connection-create"), API_KEY_POST)
+    assert response.status_code == 302
+    connection = Connection.objects.get(name="Payments")
+    entry = connection.audit_entries.get()
+    assert entry.action == ConnectionAuditEntry.Action.CREATED
+    assert entry.actor == admin_user
+    assert "api_key_value" in entry.fields
+    admin_client_.post(
+        reverse("connection-edit", args=[connection.pk]),
+        {**API_KEY_POST, "api_key_name": "x-key"},
+    )
+    changed = connection.audit_entries.filter(action="changed").get()
+    assert changed.fields == ["api_key_name", "api_key_value"]
+    page = admin_client_.get(connection.get_absolute_url()).content.decode()
+    assert "api_key_name" in page and MARKERS["api_key_value"] not in page
+
+
+def test_delete_is_refused_while_steps_use_it(admin_user):
+    cf = CloudFunctionFactory()
+    with pytest.raises(ConnectionInUse) as refused:
+        connection_delete(connection=cf.connection, actor=admin_user)
+    assert cf.step.name in str(refused.value)
+    assert Connection.objects.filter(pk=cf.connection.pk).exists()
+
+
+def test_delete_view_deletes_unused_and_keeps_audit(admin_client_):
+    connection = AmazonConnectionFactory()
+    response = admin_client_.post(reverse("connection-delete", args=[connection.pk]))
+    assert response.status_code == 302
+    assert not Connection.objects.filter(pk=connection.pk).exists()
+    assert ConnectionAuditEntry.objects.filter(
+        connection_name=connection.name, action="deleted"
+    ).exists()
+
+
+def test_designers_list_connections_but_cannot_open_them(designer_client):
+    connection = ApiKeyConnectionFactory()
+    html = designer_client.get(reverse("connection-list")).content.decode()
+    assert connection.name in html and "api.example.com" in html
+    assert reverse("connection-edit", args=[connection.pk]) not in html
+    for name in ("connection-detail", "connection-edit", "connection-delete"):
+        assert designer_client.get(reverse(name, args=[connection.pk])).status_code == 403
+    assert designer_client.post(reverse("connection-test", args=[connection.pk])).status_code == 403
+
+
+def test_provider_switch_rerenders_fields_through_htmx(admin_client_):
+    response = admin_client_.post(
+        reverse("connection-create"),
+        {"name": "n", "provider": "amazon_connect", "_refresh": "1"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Default region" in html and "Base URL" not in html
+    assert "<html" not in html  # only the fragment
+    assert "errorlist" not in html
