@@ -1,0 +1,217 @@
+"""Run a cloud function: evaluate its CEL fields, build and authenticate the request,
+send it through the one outbound transport, and capture what came back.
+
+Every secret in play is registered with a Redactor before anything is shown or stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from cloudfunctions import cel, transport
+from cloudfunctions.auth import AuthError
+from cloudfunctions.connection_auth import auth_for
+from cloudfunctions.models import CloudFunction
+from cloudfunctions.redaction import Redactor
+from cloudfunctions.secrets import SecretDecryptionError
+from cloudfunctions.urls_build import UnsafeURI, build_url
+from orchestration.step_kinds import StepResult
+
+logger = logging.getLogger(__name__)
+
+NO_CONNECTION = "The cloud function has no connection."
+HEADER_NAME_INVALID = "{field}: {name!r} is not a valid header name."
+BODY_NOT_JSON = "Body: not valid JSON ({msg} at line {line}, column {column})."
+BODY_NOT_OBJECT = "Body: the CEL expression must evaluate to a map or a list."
+HTTP_ERROR = "{host} answered HTTP {status}."
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+class StepFailure(Exception):
+    def __init__(self, stage: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+
+
+@dataclass
+class BuiltRequest:
+    prepared: requests.PreparedRequest
+    host: str
+
+
+def cel_context(context: dict[str, Any]) -> tuple[dict, dict]:
+    return context.get("trigger") or {}, context.get("events") or {}
+
+
+def _evaluate_string(source: str, field: str, context: dict) -> str:
+    trigger, events = cel_context(context)
+    try:
+        return cel.evaluate_string(source, trigger=trigger, events=events, field=field)
+    except cel.CelError as error:
+        raise StepFailure("cel", error.message) from None
+
+
+def _body(cf: CloudFunction, context: dict) -> bytes | None:
+    if not cf.body.strip():
+        return None
+    if cf.body_mode == CloudFunction.BodyMode.CEL:
+        trigger, events = cel_context(context)
+        try:
+            value = cel.evaluate(cf.body, trigger=trigger, events=events, field="Body")
+        except cel.CelError as error:
+            raise StepFailure("cel", error.message) from None
+        if not isinstance(value, dict | list):
+            raise StepFailure("cel", BODY_NOT_OBJECT)
+    else:
+        try:
+            value = json.loads(cf.body)
+        except json.JSONDecodeError as exc:
+            message = BODY_NOT_JSON.format(msg=exc.msg, line=exc.lineno, column=exc.colno)
+            raise StepFailure("body", message) from None
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) -> BuiltRequest:
+    """Evaluate every field and return the unauthenticated request."""
+    connection = cf.connection
+    if connection is None:
+        raise StepFailure("config", NO_CONNECTION)
+    uri = _evaluate_string(cf.uri, "URI", context)
+    query = []
+    for number, row in enumerate(cf.query_params, start=1):
+        key = _evaluate_string(row["key"], f"Query parameter {number} key", context)
+        value = _evaluate_string(row["value"], f"Query parameter {number} value", context)
+        query.append((key, value))
+    headers: dict[str, str] = {}
+    for number, row in enumerate(cf.headers, start=1):
+        field = f"Header {number} key"
+        name = _evaluate_string(row["key"], field, context)
+        if not _TOKEN.match(name):
+            raise StepFailure("cel", HEADER_NAME_INVALID.format(field=field, name=name[:60]))
+        headers[name] = _evaluate_string(row["value"], f"Header {number} value", context)
+    body = _body(cf, context)
+    try:
+        url = build_url(connection.endpoint, uri, query)
+    except UnsafeURI as exc:
+        raise StepFailure("url", f"URI: {exc}") from None
+    lower = {name.lower() for name in headers}
+    if body is not None and "content-type" not in lower:
+        headers["Content-Type"] = "application/json"
+    if attempt_key and cf.method != "GET" and "idempotency-key" not in lower:
+        headers["Idempotency-Key"] = attempt_key
+    prepared = requests.Request(cf.method, url, headers=headers, data=body).prepare()
+    # requests would re-encode a URL it parses; keep exactly the string that was built.
+    prepared.url = url
+    return BuiltRequest(prepared, transport.host_of(connection.endpoint))
+
+
+def _shown(prepared: requests.PreparedRequest, redact: Redactor) -> dict:
+    body = prepared.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return redact(
+        {
+            "method": prepared.method,
+            "url": prepared.url,
+            "headers": dict(prepared.headers),
+            "body": body,
+        }
+    )
+
+
+def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
+    """Turn a response into the completion event's payload, secrets masked."""
+    content_type = response.headers.get("content-type", "")
+    text = response.body.decode("utf-8", "replace")
+    body: Any = text
+    if "json" in content_type and not response.truncated:
+        try:
+            body = json.loads(text) if text.strip() else None
+        except json.JSONDecodeError:
+            body = text
+    return redact(
+        {
+            "status": response.status,
+            "headers": response.headers,
+            "body": body,
+            "duration_ms": round(response.duration_ms, 1),
+            "truncated": response.truncated,
+        }
+    )
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def cloud_function_execute(
+    *, cloud_function: CloudFunction, context: dict[str, Any], attempt_key: str | None = None
+) -> StepResult:
+    """Run the request the cloud function describes; never raise for expected failures."""
+    started = time.monotonic()
+    redact = Redactor()
+    shown: dict = {}
+
+    def failed(stage: str, message: str, retryable: bool = False) -> StepResult:
+        return StepResult(
+            ok=False,
+            request=shown,
+            error_stage=stage,
+            error_message=redact.text(message),
+            duration_ms=(time.monotonic() - started) * 1000,
+            retryable=retryable,
+        )
+
+    try:
+        built = build_request(cloud_function, context, attempt_key=attempt_key)
+        provider = auth_for(cloud_function.connection)
+        for secret in provider.secrets():
+            redact.add(secret)
+        # What is shown is the request before credentials: nothing to mask but echoes.
+        shown = _shown(built.prepared, redact)
+        allowed = auth_hosts(cloud_function.connection)
+        prepared = provider.apply(built.prepared.copy())
+        for secret in provider.secrets():
+            redact.add(secret)
+        response = transport.send(prepared, allowed_hosts=allowed)
+        if response.status == 401 and provider.renew():
+            prepared = provider.apply(built.prepared.copy())
+            for secret in provider.secrets():
+                redact.add(secret)
+            response = transport.send(prepared, allowed_hosts=allowed)
+    except StepFailure as failure:
+        return failed(failure.stage, failure.message)
+    except AuthError as error:
+        return failed("auth", error.message, retryable=error.stage == "token")
+    except SecretDecryptionError as error:
+        return failed("secrets", str(error))
+    except transport.OutboundError as error:
+        retryable = error.stage in ("timeout", "connect", "dns", "protocol")
+        return failed(error.stage, error.message, retryable=retryable)
+    payload = capture(response, redact)
+    ok = response.status < 400
+    return StepResult(
+        ok=ok,
+        payload=payload,
+        request=shown,
+        error_stage="" if ok else "http",
+        error_message="" if ok else HTTP_ERROR.format(host=built.host, status=response.status),
+        duration_ms=(time.monotonic() - started) * 1000,
+        retryable=response.status in RETRYABLE_STATUS,
+        retry_after=_retry_after(response.headers),
+    )
+
+
+def auth_hosts(connection) -> set[str]:
+    """The hosts a connection's requests may go to: its endpoint only."""
+    return {transport.host_of(connection.endpoint)}

@@ -1,0 +1,131 @@
+"""The Cloud function tab's form: the request definition plus its Key/Value row formsets."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db.models import Q
+
+from cloudfunctions.models import CloudFunction, Connection
+from orchestration.models import CompletionEvent
+from orchestration.validators import validate_event_name
+
+NEW_EVENT = "__new__"
+
+
+class RowForm(forms.Form):
+    """One Key / Value row; both are CEL expressions kept exactly as typed."""
+
+    key = forms.CharField(
+        label="Key", required=False, strip=False, widget=forms.TextInput(attrs={"class": "cel"})
+    )
+    value = forms.CharField(
+        label="Value", required=False, strip=False, widget=forms.TextInput(attrs={"class": "cel"})
+    )
+
+
+RowFormSet = forms.formset_factory(RowForm, extra=0, can_delete=True, can_order=True, max_num=50)
+
+
+def rows_from_formset(formset) -> list[dict[str, str]]:
+    """Return the kept rows in their chosen order, dropping deleted and empty ones."""
+    rows = []
+    for form in formset.ordered_forms if formset.can_order else formset.forms:
+        data = form.cleaned_data
+        if data.get("DELETE") or not (data.get("key") or data.get("value")):
+            continue
+        rows.append({"key": data.get("key", ""), "value": data.get("value", "")})
+    return rows
+
+
+def row_formsets(data=None, *, cloud_function: CloudFunction | None = None):
+    def initial(rows):
+        return [{"key": r["key"], "value": r["value"], "ORDER": i} for i, r in enumerate(rows, 1)]
+
+    cf = cloud_function
+    return (
+        RowFormSet(data, prefix="query", initial=initial(cf.query_params if cf else [])),
+        RowFormSet(data, prefix="headers", initial=initial(cf.headers if cf else [])),
+    )
+
+
+class CloudFunctionForm(forms.ModelForm):
+    """Keeps everything typed: problems are reported on the step, not by refusing the save."""
+
+    provider = forms.ChoiceField(
+        label="Cloud provider",
+        required=False,
+        choices=[("", "Any provider"), *Connection.Provider.choices],
+    )
+    completion_event_choice = forms.ChoiceField(label="Completion event", required=False)
+    new_event_name = forms.CharField(
+        label="New event name",
+        required=False,
+        max_length=100,
+        help_text="Letters, digits, dots, dashes and underscores, like charge.created.",
+    )
+    revision = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = CloudFunction
+        fields = ["name", "connection", "method", "uri", "body_mode", "body"]
+        widgets = {
+            "body_mode": forms.RadioSelect,
+            "uri": forms.TextInput(attrs={"class": "cel", "spellcheck": "false"}),
+            "body": forms.Textarea(attrs={"rows": 8, "class": "mono", "spellcheck": "false"}),
+        }
+        help_texts = {
+            "uri": 'A CEL expression relative to the base URL, e.g. "/v1/charges".',
+        }
+
+    def __init__(self, *args, step, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.step = step
+        self.fields["connection"].queryset = Connection.objects.defer(
+            *Connection.SECRET_FIELDS, "oauth_token"
+        )
+        self.fields["connection"].label = "Connection"
+        self.fields["connection"].empty_label = "Choose a connection"
+        if not self.is_bound:
+            cf = self.instance
+            self.initial["revision"] = step.revision
+            self.initial["provider"] = cf.connection.provider if cf.connection_id else ""
+            self.initial["completion_event_choice"] = cf.completion_event_id or ""
+        provider = self.data.get("provider") if self.is_bound else self.initial.get("provider")
+        if provider:
+            self.fields["connection"].queryset = self.fields["connection"].queryset.filter(
+                provider=provider
+            )
+        # An event has one emitter: offer the free ones and this step's own.
+        events = step.process.events.filter(Q(emitter__isnull=True) | Q(emitter__step=step))
+        self.fields["completion_event_choice"].choices = [
+            ("", "No completion event"),
+            *[(str(e.pk), e.name) for e in events],
+            (NEW_EVENT, "Create a new event…"),
+        ]
+
+    def clean_connection(self):
+        connection = self.cleaned_data.get("connection")
+        provider = self.cleaned_data.get("provider")
+        if connection and provider and connection.provider != provider:
+            raise forms.ValidationError("This connection is not of the chosen cloud provider.")
+        return connection
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("completion_event_choice") == NEW_EVENT:
+            name = (cleaned.get("new_event_name") or "").strip()
+            if not name:
+                self.add_error("new_event_name", "Name the new completion event.")
+            else:
+                try:
+                    validate_event_name(name)
+                except forms.ValidationError as exc:
+                    self.add_error("new_event_name", exc)
+                else:
+                    if CompletionEvent.objects.filter(
+                        process=self.step.process, name=name
+                    ).exists():
+                        self.add_error(
+                            "new_event_name", f"The event “{name}” already exists; pick it instead."
+                        )
+        return cleaned

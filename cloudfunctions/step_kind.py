@@ -1,0 +1,60 @@
+"""The cloud-function step kind, as the orchestration engine and editor see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestration.step_kinds import StepResult
+
+NOT_CONFIGURED = "Configure the cloud function."
+
+
+class CloudFunctionKind:
+    select_related = ("cloud_function__completion_event",)
+
+    def event_name(self, step) -> str | None:
+        cf = _cloud_function(step)
+        return cf.completion_event.name if cf and cf.completion_event_id else None
+
+    def problems(self, step, *, earlier_events: set[str]) -> list[str]:
+        from cloudfunctions.checks import iter_problems
+
+        cf = _cloud_function(step)
+        if cf is None:
+            return [NOT_CONFIGURED]
+        return [str(p) for p in iter_problems(cf, known_events=earlier_events)]
+
+    def run(self, step, *, context: dict[str, Any], attempt_key: str | None = None) -> StepResult:
+        from cloudfunctions.execution import cloud_function_execute
+
+        return cloud_function_execute(
+            cloud_function=step.cloud_function, context=context, attempt_key=attempt_key
+        )
+
+    def copy(self, source, target) -> None:
+        cf = _cloud_function(source)
+        if cf is None:
+            return
+        event = None
+        if cf.completion_event_id:
+            event = target.process.events.filter(name=cf.completion_event.name).first()
+        cf.pk = None
+        cf.id = None
+        cf.step = target
+        cf.completion_event = event
+        cf._state.adding = True
+        cf.save()
+
+    def editor(self, request, step):
+        from cloudfunctions.step_views import step_editor
+
+        return step_editor(request, step)
+
+
+def _cloud_function(step):
+    from cloudfunctions.models import CloudFunction
+
+    try:
+        return step.cloud_function
+    except CloudFunction.DoesNotExist:
+        return None

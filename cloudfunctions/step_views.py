@@ -1,0 +1,201 @@
+"""The Cloud function tab of the step editor, and its live field checks."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from cloudfunctions import cel, checks, services
+from cloudfunctions.curl import to_curl
+from cloudfunctions.models import CloudFunction
+from cloudfunctions.step_forms import NEW_EVENT, CloudFunctionForm, row_formsets, rows_from_formset
+from orchestration import services as orchestration_services
+from orchestration import step_kinds, variables
+from orchestration.models import Step
+from orchestration.roles import designer_required, is_connection_admin, is_designer
+from orchestration.selectors import step_latest_run, test_context
+from orchestration.views import editor_context
+
+TEMPLATE = "cloudfunctions/step_editor.html"
+NO_CAPTURE_YET = "no captured value yet; run Test on the earlier steps to see one"
+
+
+def earlier_events(step: Step) -> set[str]:
+    """Names of the completion events emitted by the steps before this one."""
+    names = set()
+    for other in step.process.steps.select_related("cloud_function__completion_event").order_by(
+        "position", "pk"
+    ):
+        if other.pk == step.pk:
+            break
+        if name := step_kinds.get(other.kind).event_name(other):
+            names.add(name)
+    return names
+
+
+def _cloud_function(step: Step) -> CloudFunction:
+    try:
+        return step.cloud_function
+    except CloudFunction.DoesNotExist:
+        return CloudFunction(step=step)
+
+
+def step_editor(request, step: Step):
+    cf = _cloud_function(step)
+    configure = bool(cf.pk) or "configure" in request.GET or request.method == "POST"
+    if request.method == "POST":
+        if not is_designer(request.user):
+            raise PermissionDenied
+        return _save(request, step, cf)
+    form = CloudFunctionForm(instance=cf, step=step)
+    query, headers = row_formsets(cloud_function=cf)
+    return _render(request, step, form, query, headers, configure=configure)
+
+
+def _save(request, step: Step, cf: CloudFunction):
+    form = CloudFunctionForm(request.POST, instance=cf, step=step)
+    query, headers = row_formsets(request.POST, cloud_function=cf)
+    form.is_valid()
+    if not (query.is_valid() and headers.is_valid()) or "revision" in form.errors:
+        messages.error(request, "The form was incomplete; nothing was saved. Please try again.")
+        return _render(request, step, form, query, headers, status=400)
+    # Keep every field that cleaned; a field with an error keeps its stored value.
+    fields = {
+        name: form.cleaned_data[name]
+        for name in CloudFunctionForm.Meta.fields
+        if name in form.cleaned_data
+    }
+    choice = form.cleaned_data.get("completion_event_choice")
+    new_event = None
+    event = cf.completion_event if cf.pk else None
+    if choice == NEW_EVENT and "new_event_name" not in form.errors:
+        new_event = form.cleaned_data["new_event_name"].strip()
+    elif choice != NEW_EVENT:
+        event = step.process.events.filter(pk=choice).first() if choice else None
+    try:
+        services.cloud_function_save(
+            step=step,
+            actor=request.user,
+            expected_revision=form.cleaned_data["revision"],
+            fields=fields,
+            query_params=rows_from_formset(query),
+            headers=rows_from_formset(headers),
+            new_event_name=new_event,
+            event=event,
+        )
+    except services.EditConflict as conflict:
+        return _render(request, step, form, query, headers, conflict=str(conflict), status=409)
+    if request.POST.get("_action") in ("test", "test_confirmed"):
+        return _test(request, step, confirmed=request.POST["_action"] == "test_confirmed")
+    if form.errors:
+        step.refresh_from_db()
+        form.data = form.data.copy()
+        form.data["revision"] = step.revision
+        messages.warning(request, "Saved, but some fields need attention (see below).")
+        return _render(request, step, form, query, headers, status=200)
+    messages.success(request, "Cloud function saved.")
+    return redirect("step-editor", pk=step.process_id, step_pk=step.pk)
+
+
+def _test(request, step: Step, *, confirmed: bool):
+    """Run the just-saved step for real; a request with side effects needs a confirmation."""
+    cf = CloudFunction.objects.select_related("connection").get(step=step)
+    step.refresh_from_db(fields=["problems", "revision"])
+    context = {"step": step, "process": step.process, "cf": cf, "is_designer": True}
+    if cf.method != "GET" and not confirmed:
+        context["needs_confirmation"] = True
+        context["target_host"] = cf.connection.host if cf.connection_id else ""
+    else:
+        run = orchestration_services.step_test_run(step=step, actor=request.user)
+        context.update(_run_context(step, run))
+    if request.htmx:
+        # The save bumped the revision: the form's hidden copy follows out of band.
+        return render(request, TEMPLATE + "#test-result", {**context, "oob": True})
+    form = CloudFunctionForm(instance=cf, step=step)
+    query, headers = row_formsets(cloud_function=cf)
+    return _render(request, step, form, query, headers, extra=context)
+
+
+def _run_context(step: Step, run) -> dict:
+    """The test result as the page shows it: the run, its curl line and the captured tree."""
+    if run is None:
+        return {}
+    name = step_kinds.get(step.kind).event_name(step)
+    root = variables.event_root(name) if name else "response"
+    tree = variables.tree(root, run.captured) if run.captured is not None else []
+    return {"run": run, "curl": to_curl(run.request), "tree": tree}
+
+
+def _render(
+    request, step, form, query, headers, *, configure=True, conflict=None, status=200, extra=None
+):
+    step.refresh_from_db(fields=["problems", "revision"])
+    known = earlier_events(step)
+    test = test_context(process=step.process, before_step=step)
+    context = editor_context(
+        step.process,
+        step=step,
+        form=form,
+        query_formset=query,
+        headers_formset=headers,
+        configure=configure,
+        conflict=conflict,
+        known_events=sorted(known),
+        can_create_connection=is_connection_admin(request.user),
+        paths=variables.leaves(test["events"], set(test["samples"])),
+    )
+    context.update(extra if extra is not None else _run_context(step, step_latest_run(step=step)))
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _field_label(name: str) -> str:
+    prefix, _, rest = name.partition("-")
+    if prefix in ("query", "headers") and rest:
+        index, _, part = rest.partition("-")
+        label = "Query parameter" if prefix == "query" else "Header"
+        if index.isdigit():
+            return f"{label} {int(index) + 1} {part}"
+    return {"uri": "URI", "body": "Body"}.get(name, name)
+
+
+@require_POST
+@designer_required
+def field_check(request, pk: int, step_pk: int):
+    """Check one field as the designer types (htmx); answers a small status fragment."""
+    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
+    name = request.POST.get("_field", "")
+    source = request.POST.get(name, "")
+    known = earlier_events(step)
+    if name == "body":
+        if request.POST.get("body_mode") == CloudFunction.BodyMode.CEL:
+            problems = checks.check_cel(source, field="Body", known_events=known) if source else []
+        else:
+            problems = checks.check_json_body(source)
+    elif name == "uri":
+        problems = checks.check_uri(source, known_events=known)
+    else:
+        problems = checks.check_cel(source, field=_field_label(name), known_events=known)
+    context = {"field_name": name, "problems": problems}
+    if not problems and source.strip() and name != "body":
+        context.update(_preview(source, name, step))
+    return render(request, TEMPLATE + "#field-status", context)
+
+
+def _preview(source: str, name: str, step: Step) -> dict:
+    """Evaluate a field on the last captured context, so the designer sees what it gives."""
+    if cel.constant_value(source) is not cel.NOT_CONSTANT:
+        return {}
+    context = test_context(process=step.process, before_step=step)
+    try:
+        value = cel.evaluate(
+            source, trigger=context["trigger"], events=context["events"], field=_field_label(name)
+        )
+    except cel.CelError as error:
+        if error.kind == cel.UNKNOWN_EVENT:
+            return {"preview_error": NO_CAPTURE_YET}
+        return {"preview_error": error.message}
+    return {"preview": json.dumps(value, ensure_ascii=False)[:200]}

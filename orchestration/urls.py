@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from orchestration import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("processes/", views.process_list, name="process-list"),
+    path("processes/new/", views.process_create, name="process-create"),
+    path("processes/<int:pk>/", views.process_editor, name="process-editor"),
+    path("processes/<int:pk>/duplicate/", views.process_duplicate, name="process-duplicate"),
+    path("processes/<int:pk>/delete/", views.process_delete, name="process-delete"),
+    path("processes/<int:pk>/test/", views.process_test, name="process-test"),
+    path(
+        "processes/<int:pk>/events/<int:event_pk>/sample/",
+        views.event_sample,
+        name="event-sample",
+    ),
+    path("processes/<int:pk>/steps/new/", views.step_create, name="step-create"),
+    path("processes/<int:pk>/steps/<int:step_pk>/", views.step_editor, name="step-editor"),
+    path("processes/<int:pk>/steps/<int:step_pk>/rename/", views.step_rename, name="step-rename"),
+    path("processes/<int:pk>/steps/<int:step_pk>/move/", views.step_move, name="step-move"),
+    path("processes/<int:pk>/steps/<int:step_pk>/delete/", views.step_delete, name="step-delete"),
+    path("processes/<int:pk>/steps/<int:step_pk>/", include("cloudfunctions.step_urls")),
+    path("connections/", include("cloudfunctions.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,309 @@
+"""The execution service against real TLS servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from werkzeug import Request, Response
+
+from cloudfunctions import errors
+from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.redaction import MASK
+from cloudfunctions.urls_build import URI_CHANGES_HOST, URI_CLIMBS_OUT, UnsafeURI, build_url
+from tests.cloudfunctions.factories import (
+    MARKERS,
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+CONTEXT = {
+    "trigger": {"customer": "cus 42", "env": "production"},
+    "events": {"customer.found": {"status": 200, "headers": {}, "body": {"id": "c_9"}}},
+}
+
+
+@pytest.fixture
+def api(outbound_tls, tls_httpserver):
+    """A Custom API-key connection to the loopback TLS server."""
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/api").rstrip("/"))
+    return connection, tls_httpserver
+
+
+def _cf(connection, **kwargs):
+    defaults = {"connection": connection, "method": "GET", "uri": '"/v1/charges"', "body": ""}
+    return CloudFunctionFactory(**{**defaults, **kwargs})
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+def test_each_method_with_evaluated_query_and_headers(api, method):
+    connection, server = api
+    seen = {}
+
+    def handler(request: Request) -> Response:
+        seen.update(
+            method=request.method,
+            path=request.path,
+            args=dict(request.args),
+            header=request.headers.get("X-Customer"),
+            key=request.headers.get("x-api-key"),
+            body=request.get_data(as_text=True),
+        )
+        return Response(json.dumps({"id": "ch_1", "ok": True}), content_type="application/json")
+
+    server.expect_request("/api/v1/customers/c_9/charges").respond_with_handler(handler)
+    cf = _cf(
+        connection,
+        method=method,
+        uri='"/v1/customers/" + events["customer.found"].body.id + "/charges"',
+        query_params=[{"key": '"environment"', "value": "trigger.env"}],
+        headers=[{"key": '"X-Customer"', "value": "trigger.customer"}],
+        body='{"amount": 100}' if method != "GET" else "",
+    )
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    assert result.ok, result.error_message
+    assert seen["method"] == method
+    assert seen["args"] == {"environment": "production"}
+    assert seen["header"] == "cus 42"
+    assert seen["key"] == MARKERS["api_key_value"]
+    assert seen["body"] == ("" if method == "GET" else '{"amount":100}')
+    assert result.payload["status"] == 200
+    assert result.payload["body"] == {"id": "ch_1", "ok": True}
+    assert result.payload["headers"]["content-type"] == "application/json"
+    assert result.payload["duration_ms"] > 0
+
+
+def test_cel_body_and_text_response(api):
+    connection, server = api
+    server.expect_request("/api/v1/echo", method="POST").respond_with_handler(
+        lambda r: Response(r.get_data(), content_type="text/plain")
+    )
+    cf = _cf(
+        connection,
+        method="POST",
+        uri='"/v1/echo"',
+        body_mode="cel",
+        body='{"customer": events["customer.found"].body.id, "n": 1 + 1}',
+    )
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    assert json.loads(result.payload["body"]) == {"customer": "c_9", "n": 2}
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 503])
+def test_error_statuses_are_captured_results(api, status):
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_json({"error": "nope"}, status=status)
+    result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
+    assert not result.ok
+    assert result.payload == {
+        "status": status,
+        "headers": result.payload["headers"],
+        "body": {"error": "nope"},
+        "duration_ms": result.payload["duration_ms"],
+        "truncated": False,
+    }
+    assert result.error_stage == "http" and str(status) in result.error_message
+    assert result.retryable is (status >= 500)
+
+
+def test_redirects_are_not_followed(api):
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_data(
+        "", status=302, headers={"Location": "https://169.254.169.254/latest/meta-data/"}
+    )
+    result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
+    assert result.payload["status"] == 302
+    assert len(server.log) == 1
+
+
+def test_oversized_body_is_truncated(api, settings):
+    settings.OUTBOUND_MAX_RESPONSE_BYTES = 1000
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_data("x" * 50_000)
+    result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
+    assert result.payload["truncated"] is True
+    assert len(result.payload["body"]) == 1000
+
+
+def test_a_stalled_server_hits_the_deadline(outbound_tls, tls_socket_server, settings):
+    settings.OUTBOUND_DEADLINE_SECONDS = 1.0
+    host = tls_socket_server(lambda sock: (sock.recv(65536), time.sleep(3)))
+    cf = _cf(ApiKeyConnectionFactory(base_url=f"https://{host}"))
+    started = time.monotonic()
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    assert time.monotonic() - started < 2.5
+    assert result.error_stage == "timeout" and result.retryable
+
+
+def test_connection_refused(outbound_tls):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cf = _cf(ApiKeyConnectionFactory(base_url=f"https://127.0.0.1:{port}"))
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    assert result.error_stage == "connect"
+    assert result.error_message == errors.OUTBOUND_CONNECT_FAILED.format(host=f"127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(
+    "uri", ['"//evil.example/x"', '"https://evil.example/x"', '"/../admin"', '"/a/%2e%2e/b"']
+)
+def test_uris_that_try_to_leave_the_base_url_are_refused(api, uri):
+    connection, server = api
+    result = cloud_function_execute(cloud_function=_cf(connection, uri=uri), context=CONTEXT)
+    assert result.error_stage == "url"
+    assert not server.log
+
+
+@pytest.mark.parametrize(
+    "base, uri, query, expected",
+    [
+        ("https://api.example.com", "/v1/charges", [], "https://api.example.com/v1/charges"),
+        (
+            "https://api.example.com/v2/",
+            "/x y",
+            [("a b", "c&d")],
+            "https://api.example.com/v2/x%20y?a%20b=c%26d",
+        ),
+        (
+            "https://api.example.com:8443/p",
+            "/q?limit=10",
+            [("k", "v")],
+            "https://api.example.com:8443/p/q?limit=10&k=v",
+        ),
+        ("https://api.example.com", "/@evil.example", [], "https://api.example.com/@evil.example"),
+    ],
+)
+def test_build_url(base, uri, query, expected):
+    assert build_url(base, uri, query) == expected
+
+
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("//evil.example", URI_CHANGES_HOST),
+        ("/a/../../b", URI_CLIMBS_OUT),
+        ("/%2E%2E/b", URI_CLIMBS_OUT),
+    ],
+)
+def test_build_url_refusals(uri, message):
+    with pytest.raises(UnsafeURI, match=message.replace(".", r"\.")):
+        build_url("https://api.example.com/v1", uri, [])
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://127.0.0.1:{port}",
+        "https://[::1]:{port}",
+        "https://10.0.0.1:{port}",
+        "https://172.16.0.1:{port}",
+        "https://192.168.1.1:{port}",
+        "https://169.254.169.254:{port}",
+        "https://[::ffff:127.0.0.1]:{port}",
+        "https://localhost:{port}",
+    ],
+)
+def test_ssrf_refusals_with_the_loopback_allowlist_off(
+    settings, tls_httpserver, tls_ca_bundle, base_url
+):
+    settings.OUTBOUND_ALLOW_LOOPBACK = False
+    settings.OUTBOUND_CA_BUNDLE = tls_ca_bundle
+    cf = _cf(ApiKeyConnectionFactory(base_url=base_url.format(port=tls_httpserver.port)))
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    assert result.error_stage in ("ssrf", "connect"), result.error_message
+    assert not tls_httpserver.log
+
+
+def test_secrets_echoed_back_are_masked_in_result_and_stored_run(api, designer):
+    from orchestration.services import step_run_record
+
+    connection, server = api
+    connection.api_key_location = "query"
+    connection.api_key_name = "key"
+    connection.save()
+
+    def echo(request: Request) -> Response:
+        body = {"you_sent": request.args.get("key"), "url": request.url}
+        return Response(
+            json.dumps(body),
+            content_type="application/json",
+            headers={"X-Echo": request.args.get("key", "")},
+        )
+
+    server.expect_request("/api/v1/charges").respond_with_handler(echo)
+    cf = _cf(connection, headers=[{"key": '"X-Trace"', "value": '"t-1"'}])
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    run = step_run_record(step=cf.step, actor=designer, result=result, is_test=True)
+    everything = json.dumps(
+        [result.payload, result.request, result.error_message, run.request, run.captured]
+    )
+    assert MARKERS["api_key_value"] not in everything
+    assert result.payload["body"]["you_sent"] == MASK
+    assert result.payload["headers"]["x-echo"] == MASK
+
+
+def test_cel_errors_name_the_field_and_keep_secrets_out(api):
+    connection, _ = api
+    cf = _cf(
+        connection, headers=[{"key": '"X-A"', "value": 'events["customer.found"].body.missing'}]
+    )
+    context = {**CONTEXT, "trigger": {"token": "SECRET-MARKER-cel-91c2"}}
+    result = cloud_function_execute(cloud_function=cf, context=context)
+    assert result.error_stage == "cel"
+    assert "Header 1 value" in result.error_message and "missing" in result.error_message
+    assert "SECRET-MARKER" not in result.error_message
+
+
+def test_test_button_runs_and_shows_the_captured_tree(api, designer_client):
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_json(
+        {"id": "ch_7", "items": [{"sku": "a"}]}
+    )
+    cf = _cf(connection, completion_event=None)
+    cf.completion_event = EventFactory(process=cf.step.process, name="charge.created")
+    cf.save()
+    step = cf.step
+    from tests.cloudfunctions.test_step_editor import _post
+
+    data = _post(
+        step,
+        connection,
+        method="GET",
+        body="",
+        completion_event_choice=str(cf.completion_event_id),
+        new_event_name="",
+        _action="test",
+    )
+    data.update({"query-TOTAL_FORMS": "0", "headers-TOTAL_FORMS": "0"})
+    response = designer_client.post(
+        f"/processes/{step.process_id}/steps/{step.pk}/", data, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Succeeded" in html
+    assert "events[&quot;charge.created&quot;].body.id" in html and "ch_7" in html
+    assert "events[&quot;charge.created&quot;].body.items[0].sku" in html
+    assert MARKERS["api_key_value"] not in html
+    assert step.runs.get().captured["body"]["id"] == "ch_7"
+
+
+def test_a_post_test_asks_for_confirmation_naming_the_host(api, designer_client):
+    connection, server = api
+    cf = _cf(connection, method="POST", body="{}")
+    step = cf.step
+    from tests.cloudfunctions.test_step_editor import _post
+
+    data = _post(step, connection, new_event_name="x.done", _action="test")
+    response = designer_client.post(
+        f"/processes/{step.process_id}/steps/{step.pk}/", data, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert "This sends a real POST request to 127.0.0.1:" in html
+    assert not server.log and not step.runs.exists()

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from cloudfunctions.checks import iter_problems
+from cloudfunctions.models import CloudFunction
+from orchestration.models import CompletionEvent
+from tests import factories as user_factories
+from tests.cloudfunctions.factories import (
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+    StepFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(prefix, rows):
+    data = {
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+    for i, (key, value) in enumerate(rows):
+        data.update(
+            {f"{prefix}-{i}-key": key, f"{prefix}-{i}-value": value, f"{prefix}-{i}-ORDER": i + 1}
+        )
+    return data
+
+
+def _post(step, connection, *, revision=None, **overrides):
+    data = {
+        "revision": step.revision if revision is None else revision,
+        "name": "Create charge",
+        "provider": "custom",
+        "connection": connection.pk,
+        "method": "POST",
+        "uri": '"/v1/charges"',
+        "body_mode": "json",
+        "body": '{\n  "customer_name": "John Doe",\n  "is_active": true\n}',
+        "completion_event_choice": "__new__",
+        "new_event_name": "charge.created",
+        **_rows("query", [('"environment"', '"production"')]),
+        **_rows("headers", [('"Content-Type"', '"application/json"')]),
+    }
+    data.update(overrides)
+    return data
+
+
+def _url(step):
+    return reverse("step-editor", args=[step.process_id, step.pk])
+
+
+def test_configure_shows_the_seed_labels(designer_client):
+    step = StepFactory()
+    html = designer_client.get(_url(step)).content.decode()
+    assert "Cloud function" in html and "Configure cloud function" in html
+    html = designer_client.get(_url(step) + "?configure=1").content.decode()
+    for label in (
+        "Name",
+        "Cloud provider",
+        "Method",
+        "URI",
+        "Query parameters",
+        "Headers",
+        "Body",
+        "Completion event",
+        "Key",
+        "Value",
+    ):
+        assert f">{label}<" in html or f">{label}</" in html, label
+
+
+def test_save_keeps_everything_as_typed(designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    response = designer_client.post(_url(step), _post(step, connection))
+    assert response.status_code == 302
+    cf = CloudFunction.objects.get(step=step)
+    assert cf.uri == '"/v1/charges"'
+    assert cf.query_params == [{"key": '"environment"', "value": '"production"'}]
+    assert cf.headers == [{"key": '"Content-Type"', "value": '"application/json"'}]
+    assert cf.body.startswith('{\n  "customer_name"')
+    assert cf.completion_event.name == "charge.created"
+    step.refresh_from_db()
+    assert step.problems == [] and step.revision == 1
+
+
+def test_invalid_input_is_saved_and_the_step_marked_incomplete(designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    response = designer_client.post(
+        _url(step), _post(step, connection, uri='"/v1/', body='{"a": }')
+    )
+    assert response.status_code == 302
+    cf = CloudFunction.objects.get(step=step)
+    assert cf.uri == '"/v1/' and cf.body == '{"a": }'
+    step.refresh_from_db()
+    assert any(p.startswith("URI:") for p in step.problems)
+    assert any("Body: Not valid JSON" in p and "line 1, column 7" in p for p in step.problems)
+    html = designer_client.get(reverse("process-editor", args=[step.process_id])).content.decode()
+    assert "Incomplete" in html and "Body: Not valid JSON" in html
+
+
+def test_reordered_and_removed_rows(designer_client):
+    step = StepFactory()
+    data = _post(step, ApiKeyConnectionFactory())
+    data.update(_rows("headers", [('"A"', '"1"'), ('"B"', '"2"'), ('"C"', '"3"')]))
+    data["headers-0-ORDER"] = 3
+    data["headers-2-ORDER"] = 1
+    data["headers-1-DELETE"] = "on"
+    designer_client.post(_url(step), data)
+    assert [r["key"] for r in CloudFunction.objects.get(step=step).headers] == ['"C"', '"A"']
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("uri", "42", "The URI must be a string expression"),
+        ("uri", '"v1/charges"', 'must start with "/"'),
+        ("uri", "", "Enter a CEL expression"),
+        ("body", "[1, 2,]", "Not valid JSON"),
+    ],
+)
+def test_field_rules(field, value, expected):
+    cf = CloudFunctionFactory(**{field: value})
+    assert any(expected in str(p) for p in iter_problems(cf, known_events=set())), list(
+        iter_problems(cf, known_events=set())
+    )
+
+
+def test_keys_must_be_unique():
+    cf = CloudFunctionFactory(
+        headers=[{"key": '"A"', "value": '"1"'}, {"key": '"A"', "value": '"2"'}]
+    )
+    assert any(
+        "Header 2 key: This key is already used" in str(p)
+        for p in iter_problems(cf, known_events=set())
+    )
+
+
+def test_new_event_name_must_be_unique_and_valid(designer_client):
+    step = StepFactory()
+    EventFactory(process=step.process, name="charge.created")
+    response = designer_client.post(_url(step), _post(step, ApiKeyConnectionFactory()))
+    assert "already exists" in response.content.decode()
+    assert CompletionEvent.objects.filter(process=step.process).count() == 1
+    # The rest was saved all the same, and what was typed is still in the form.
+    assert CloudFunction.objects.get(step=step).uri == '"/v1/charges"'
+    assert 'value="charge.created"' in response.content.decode()
+    response = designer_client.post(
+        _url(step), _post(step, ApiKeyConnectionFactory(), new_event_name="bad name!", revision=1)
+    )
+    assert "Use 1–100 letters" in response.content.decode()
+
+
+def test_second_save_of_the_same_revision_is_refused_and_input_kept(client, designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    first = _post(step, connection)
+    assert designer_client.post(_url(step), first).status_code == 302
+    other = user_factories.designer(username="olga")
+    client.force_login(other)
+    second = _post(step, connection, uri='"/v2/mine"', new_event_name="other.event")
+    response = client.post(_url(step), second)
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "changed by dana at" in html
+    assert "/v2/mine" in html
+    assert CloudFunction.objects.get(step=step).uri == '"/v1/charges"'
+
+
+def test_unknown_names_and_events_are_flagged_live(designer_client):
+    step = StepFactory()
+    url = reverse("cloud-function-check", args=[step.process_id, step.pk])
+    ok = designer_client.post(
+        url, {"_field": "uri", "uri": '"/v1/charges"'}, HTTP_HX_REQUEST="true"
+    )
+    assert ">ok<" in ok.content.decode()
+    bad = designer_client.post(url, {"_field": "uri", "uri": "foo.bar"}, HTTP_HX_REQUEST="true")
+    assert "foo" in bad.content.decode() and "column 1" in bad.content.decode()
+    event = designer_client.post(
+        url,
+        {"_field": "headers-0-value", "headers-0-value": 'events["nope"].body.id'},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "nope" in event and "Header 1 value" not in event or "nope" in event
+    body = designer_client.post(
+        url, {"_field": "body", "body": '{"a": 1,\n "b": }', "body_mode": "json"}
+    ).content.decode()
+    assert "line 2, column 7" in body and "^" in body
+
+
+def test_earlier_events_are_known_to_later_steps(designer_client):
+    first = CloudFunctionFactory(completion_event=None)
+    first.completion_event = EventFactory(process=first.step.process, name="charge.created")
+    first.save()
+    later = StepFactory(process=first.step.process, position=first.step.position + 1)
+    url = reverse("cloud-function-check", args=[later.process_id, later.pk])
+    html = designer_client.post(
+        url, {"_field": "uri", "uri": '"/c/" + events["charge.created"].body.id'}
+    ).content.decode()
+    assert 'class="cel-status ok"' in html
+
+
+def test_only_designers_save(admin_client_):
+    step = StepFactory()
+    assert admin_client_.get(_url(step)).status_code == 200
+    response = admin_client_.post(_url(step), _post(step, ApiKeyConnectionFactory()))
+    assert response.status_code == 403
+
+
+def test_live_check_shows_the_value_on_the_last_captured_context(designer_client):
+    from orchestration.models import StepRun
+
+    first = CloudFunctionFactory(completion_event=None)
+    first.completion_event = EventFactory(process=first.step.process, name="charge.created")
+    first.save()
+    StepRun.objects.create(
+        step=first.step, outcome="succeeded", captured={"status": 200, "body": {"id": "ch_1"}}
+    )
+    later = StepFactory(process=first.step.process, position=first.step.position + 1)
+    url = reverse("cloud-function-check", args=[later.process_id, later.pk])
+    html = designer_client.post(
+        url, {"_field": "uri", "uri": '"/c/" + events["charge.created"].body.id'}
+    ).content.decode()
+    assert "ok → &quot;/c/ch_1&quot;" in html
+    html = designer_client.post(
+        url, {"_field": "uri", "uri": '"/c/" + events["charge.created"].body.nope'}
+    ).content.decode()
+    assert "on the last captured context" in html and "nope" in html

@@ -1,0 +1,97 @@
+"""Test process: every step in order, each on the captures of the ones before."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from orchestration.models import StepRun
+from tests.cloudfunctions.factories import (
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+    ProcessFactory,
+    StepFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_steps(outbound_tls, tls_httpserver):
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    process = ProcessFactory(test_input={"customer": "c_1"})
+    first = CloudFunctionFactory(
+        step=StepFactory(process=process, position=1),
+        connection=connection,
+        method="GET",
+        body="",
+        uri='"/customers/" + trigger.customer',
+        completion_event=EventFactory(process=process, name="customer.found"),
+    )
+    second = CloudFunctionFactory(
+        step=StepFactory(process=process, position=2),
+        connection=connection,
+        method="GET",
+        body="",
+        uri='"/charges/" + events["customer.found"].body.charge',
+        completion_event=EventFactory(process=process, name="charge.found"),
+    )
+    return process, first, second, tls_httpserver
+
+
+def test_steps_run_in_order_on_each_others_captures(two_steps, designer_client):
+    process, first, second, server = two_steps
+    server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
+    server.expect_request("/charges/ch_5").respond_with_json({"amount": 7})
+    response = designer_client.post(reverse("process-test", args=[process.pk]))
+    assert response.status_code == 302
+    runs = StepRun.objects.order_by("pk")
+    assert [r.outcome for r in runs] == ["succeeded", "succeeded"]
+    assert runs[1].captured["body"] == {"amount": 7}
+    html = designer_client.get(process.get_absolute_url()).content.decode()
+    assert html.count("Last test: Succeeded") == 2
+
+
+def test_stops_at_the_first_failure_with_the_reason(two_steps, designer_client):
+    process, first, second, server = two_steps
+    server.expect_request("/customers/c_1").respond_with_json({"nope": 1}, status=404)
+    designer_client.post(reverse("process-test", args=[process.pk]))
+    runs = list(StepRun.objects.all())
+    assert len(runs) == 1 and runs[0].outcome == "failed"
+    html = designer_client.get(process.get_absolute_url(), follow=True).content.decode()
+    assert "Last test: Failed" in html
+
+
+def test_management_command_prints_captures_as_json(two_steps, capsys):
+    process, first, second, server = two_steps
+    server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
+    server.expect_request("/charges/ch_5").respond_with_json({"amount": 7})
+    call_command("test_process", str(process.pk))
+    output = json.loads(capsys.readouterr().out)
+    assert output["events"]["charge.found"]["body"] == {"amount": 7}
+    server.clear()
+    server.expect_request("/customers/c_1").respond_with_json({}, status=500)
+    with pytest.raises(CommandError, match="failed"):
+        call_command("test_process", process.name)
+
+
+def test_pinned_sample_is_used_for_mapping(two_steps, designer_client):
+    process, first, second, server = two_steps
+    event = first.completion_event
+    url = reverse("event-sample", args=[process.pk, event.pk])
+    designer_client.post(url, {"action": "save", "payload": '{"body": {"charge": "ch_s"}}'})
+    event.refresh_from_db()
+    assert event.sample_payload == {"body": {"charge": "ch_s"}}
+    html = designer_client.get(
+        reverse("step-editor", args=[process.pk, second.step.pk])
+    ).content.decode()
+    assert 'value="events[&quot;customer.found&quot;].body.charge"' in html and "(sample)" in html
+    response = designer_client.post(url, {"action": "save", "payload": "[1,"}, follow=True)
+    assert "Not valid JSON" in response.content.decode()
+    assert designer_client.post(url, {"action": "pin"}, follow=True).status_code == 200
+    event.refresh_from_db()
+    assert event.sample_payload == {"body": {"charge": "ch_s"}}  # never emitted: kept
