@@ -1,0 +1,433 @@
+"""Import cURL: pasted commands become CEL fields, and credentials never come along."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cloudfunctions import cel
+from cloudfunctions.curl_import import (
+    BEARER_NOT_COPIED,
+    BODY_NOT_JSON,
+    COOKIES_NOT_COPIED,
+    FORM_BODY_AS_JSON,
+    FORM_FIELD_NOT_COPIED,
+    HEADER_DROPPED,
+    HEADER_IGNORED,
+    HEADER_NOT_COPIED,
+    HOST_DIFFERS,
+    IDEMPOTENCY_KEY_DROPPED,
+    INSECURE_IGNORED,
+    NO_URL,
+    NOT_CURL,
+    OPTION_IGNORED,
+    PATH_OUTSIDE_BASE,
+    QUERY_NOT_COPIED,
+    READS_FILE,
+    REDIRECTS_IGNORED,
+    REST_IGNORED,
+    SEVERAL_URLS,
+    SEVERAL_URLS_AFTER_UNKNOWN,
+    SIGNING_HEADER_NOT_COPIED,
+    SIGNING_NOT_COPIED,
+    UNSUPPORTED_METHOD,
+    URL_USER_NOT_COPIED,
+    USER_NOT_COPIED,
+    CurlImport,
+    CurlImportError,
+    cel_string_literal,
+    curl_import,
+)
+
+SECRET = "SECRET-MARKER-curl-5f31"
+SEED = (
+    "curl -X POST https://api.example.com/v1/charges?environment=production "
+    "-H 'Content-Type: application/json' "
+    f"-H 'x-api-key: 7940{SECRET}' "
+    """-d '{"customer_name": "John Doe"}'"""
+)
+
+
+def value(expression: str):
+    """Evaluate a constant CEL expression the way the editor would check it."""
+    assert cel.check_expression(expression) == [], expression
+    return cel.constant_value(expression)
+
+
+def rows(result_rows: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(value(row["key"]), value(row["value"])) for row in result_rows]
+
+
+def test_seed_example_keeps_the_request_and_drops_the_api_key():
+    result = curl_import(SEED, base_url="https://api.example.com")
+
+    assert result.method == "POST"
+    assert result.uri == '"/v1/charges"'
+    assert result.query == [{"key": '"environment"', "value": '"production"'}]
+    assert rows(result.headers) == [("Content-Type", "application/json")]
+    assert json.loads(result.body) == {"customer_name": "John Doe"}
+    assert result.body == '{\n  "customer_name": "John Doe"\n}'
+    assert result.credentials == [HEADER_NOT_COPIED.format(name="x-api-key")]
+    assert result.warnings == []
+    assert SECRET not in repr(result)
+
+
+def test_uri_is_relative_to_the_base_path():
+    result = curl_import(SEED, base_url="https://API.example.com:443/v1/")
+
+    assert value(result.uri) == "/charges"
+    assert result.warnings == []
+
+
+def test_the_base_url_itself_becomes_slash():
+    result = curl_import("curl https://api.example.com/v1", base_url="https://api.example.com/v1")
+
+    assert value(result.uri) == "/"
+
+
+def test_another_host_keeps_the_whole_path_with_a_warning():
+    result = curl_import(SEED, base_url="https://other.example.com/v1")
+
+    assert value(result.uri) == "/v1/charges"
+    assert result.warnings == [
+        HOST_DIFFERS.format(origin="https://api.example.com", base="https://other.example.com")
+    ]
+
+
+def test_a_path_outside_the_base_path_is_kept_with_a_warning():
+    result = curl_import("curl https://api.example.com/v2/x", base_url="https://api.example.com/v1")
+
+    assert value(result.uri) == "/v2/x"
+    assert result.warnings == [PATH_OUTSIDE_BASE.format(base_path="/v1")]
+
+
+def test_without_a_connection_the_path_is_kept_silently():
+    result = curl_import("curl api.example.com/v1/x?a=1", base_url=None)
+
+    assert (result.method, value(result.uri), rows(result.query)) == ("GET", "/v1/x", [("a", "1")])
+    assert result.warnings == []
+
+
+def test_multi_line_command_with_continuations():
+    command = (
+        "curl --request PATCH \\\n"
+        "  --url 'https://api.example.com/v1/customers/cus_1?expand=sources&expand=tax' \\\r\n"
+        "  --header 'Accept: application/json' \\\n"
+        """  --data '{"name": "Jo", "tags": ["a"]}'\n"""
+    )
+    result = curl_import(command, base_url="https://api.example.com/v1")
+
+    assert result.method == "PATCH"
+    assert value(result.uri) == "/customers/cus_1"
+    assert rows(result.query) == [("expand", "sources"), ("expand", "tax")]
+    assert rows(result.headers) == [("Accept", "application/json")]
+    assert json.loads(result.body) == {"name": "Jo", "tags": ["a"]}
+
+
+def test_quotes_and_backslashes_in_values_make_valid_cel():
+    command = (
+        """curl "https://x.example/p?q=say%20%22hi%22%5C" """
+        """-H 'X-Note: he said "hi" \\ bye' -H "X-Quote: it's" """
+    )
+    result = curl_import(command, base_url=None)
+
+    assert rows(result.query) == [("q", 'say "hi"\\')]
+    assert rows(result.headers) == [("X-Note", 'he said "hi" \\ bye'), ("X-Quote", "it's")]
+
+
+def test_browser_ansi_c_quoted_body():
+    command = (
+        "curl 'https://x.example/a' -H 'content-type: application/json' "
+        """--data-raw $'{"note":"it\\'s caf\\u00e9\\\\n"}' --compressed"""
+    )
+    result = curl_import(command, base_url=None)
+
+    assert json.loads(result.body) == {"note": "it's café\n"}
+    assert result.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("command", "method", "body"),
+    [
+        ("curl https://x.example/a", "GET", ""),
+        ("curl -d '{}' https://x.example/a", "POST", "{}"),
+        ("curl -XPUT -d '[1]' https://x.example/a", "PUT", "[\n  1\n]"),
+        ("curl -X delete https://x.example/a", "DELETE", ""),
+        ("curl -G -d a=1 https://x.example/a", "GET", ""),
+        ("curl -X POST -G -d a=1 https://x.example/a", "POST", ""),
+        ("curl --data-binary '{\"a\": 1}' https://x.example/a", "POST", '{\n  "a": 1\n}'),
+    ],
+)
+def test_method_and_body(command, method, body):
+    result = curl_import(command, base_url=None)
+
+    assert (result.method, result.body) == (method, body)
+
+
+def test_json_option_implies_post_and_json_headers():
+    result = curl_import("""curl --json '{"a": 1}' https://x.example/a""", base_url=None)
+
+    assert result.method == "POST"
+    assert rows(result.headers) == [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json"),
+    ]
+    assert json.loads(result.body) == {"a": 1}
+
+
+def test_json_option_keeps_the_commands_own_accept():
+    command = """curl --json '{}' -H 'Accept: text/plain' https://x.example/a"""
+    result = curl_import(command, base_url=None)
+
+    assert rows(result.headers) == [("Accept", "text/plain"), ("Content-Type", "application/json")]
+
+
+def test_get_moves_data_into_the_query_after_the_urls_own():
+    command = "curl -G 'https://x.example/s?a=1' -d b=2 --data-urlencode 'q=x y&z' -d c"
+    result = curl_import(command, base_url=None)
+
+    assert result.method == "GET"
+    assert rows(result.query) == [("a", "1"), ("b", "2"), ("q", "x y&z"), ("c", "")]
+    assert result.body == ""
+
+
+def test_stripe_like_form_post_becomes_a_json_object_and_drops_the_key():
+    command = (
+        f"curl https://api.stripe.com/v1/charges -u {SECRET}: "
+        "-d amount=2000 -d currency=usd -d 'description=Tea for two' "
+        "-d 'metadata[order]=6735' -d tags=a -d tags=b"
+    )
+    result = curl_import(command, base_url="https://api.stripe.com")
+
+    assert result.method == "POST"
+    assert value(result.uri) == "/v1/charges"
+    assert json.loads(result.body) == {
+        "amount": "2000",
+        "currency": "usd",
+        "description": "Tea for two",
+        "metadata[order]": "6735",
+        "tags": ["a", "b"],
+    }
+    assert result.warnings == [FORM_BODY_AS_JSON]
+    assert result.credentials == [USER_NOT_COPIED.format(option="-u/--user")]
+    assert SECRET not in repr(result)
+
+
+def test_form_content_type_is_dropped_when_the_form_becomes_json():
+    command = (
+        "curl https://x.example/token -H 'Content-Type: application/x-www-form-urlencoded' "
+        f"-H 'Accept: application/json' -d grant_type=client_credentials -d client_secret={SECRET}"
+    )
+    result = curl_import(command, base_url=None)
+
+    assert rows(result.headers) == [("Accept", "application/json")]
+    assert json.loads(result.body) == {"grant_type": "client_credentials"}
+    assert result.credentials == [FORM_FIELD_NOT_COPIED.format(name="client_secret")]
+    assert SECRET not in repr(result)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl -d 'just text' https://x.example/a",
+        "curl -H 'Content-Type: text/plain' -d 'a=1' https://x.example/a",
+        "curl --json '{broken' https://x.example/a",
+    ],
+)
+def test_body_that_is_not_json_is_kept_as_written_with_a_warning(command):
+    result = curl_import(command, base_url=None)
+
+    assert result.body in ("just text", "a=1", "{broken")
+    assert result.warnings == [BODY_NOT_JSON]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (f"-H 'Authorization: Bearer {SECRET}'", HEADER_NOT_COPIED.format(name="Authorization")),
+        (f"-H 'X-Api-Key: {SECRET}'", HEADER_NOT_COPIED.format(name="X-Api-Key")),
+        (f"-H 'Api-Key: {SECRET}'", HEADER_NOT_COPIED.format(name="Api-Key")),
+        (f"-H 'X-Auth-Token: {SECRET}'", HEADER_NOT_COPIED.format(name="X-Auth-Token")),
+        (f"-H 'X-Client-Secret: {SECRET}'", HEADER_NOT_COPIED.format(name="X-Client-Secret")),
+        (f"-H 'Cookie: sid={SECRET}'", HEADER_NOT_COPIED.format(name="Cookie")),
+        (
+            f"-H 'Proxy-Authorization: {SECRET}'",
+            HEADER_NOT_COPIED.format(name="Proxy-Authorization"),
+        ),
+        (
+            f"-H 'X-Amz-Security-Token: {SECRET}'",
+            SIGNING_HEADER_NOT_COPIED.format(name="X-Amz-Security-Token"),
+        ),
+        (f"-u 'me:{SECRET}'", USER_NOT_COPIED.format(option="-u/--user")),
+        (f"--user {SECRET}", USER_NOT_COPIED.format(option="-u/--user")),
+        (f"-b 'session={SECRET}'", COOKIES_NOT_COPIED.format(option="-b/--cookie")),
+        (f"--cookie 'session={SECRET}'", COOKIES_NOT_COPIED.format(option="-b/--cookie")),
+        (f"--oauth2-bearer {SECRET}", BEARER_NOT_COPIED.format(option="--oauth2-bearer")),
+        ("--aws-sigv4 aws:amz:us-east-1:connect", SIGNING_NOT_COPIED.format(option="--aws-sigv4")),
+    ],
+)
+def test_credentials_are_flagged_by_name_never_by_value(option, message):
+    result = curl_import(
+        f"curl https://x.example/a {option} -H 'Accept: */*'", base_url="https://x.example"
+    )
+
+    assert result.credentials == [message]
+    assert rows(result.headers) == [("Accept", "*/*")]
+    assert SECRET not in repr(result)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "api_key",
+        "apikey",
+        "apiKey",
+        "key",
+        "token",
+        "access_token",
+        "secret",
+        "client_secret",
+        "signature",
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "sig",
+    ],
+)
+def test_credential_query_parameters_are_flagged(name):
+    result = curl_import(f"curl 'https://x.example/a?{name}={SECRET}&page=2'", base_url=None)
+
+    assert result.credentials == [QUERY_NOT_COPIED.format(name=name)]
+    assert rows(result.query) == [("page", "2")]
+    assert SECRET not in repr(result)
+
+
+def test_ordinary_names_with_key_like_parts_are_kept():
+    result = curl_import("curl 'https://x.example/a?sortKey=name&monkey=1'", base_url=None)
+
+    assert rows(result.query) == [("sortKey", "name"), ("monkey", "1")]
+    assert result.credentials == []
+
+
+def test_user_info_in_the_url_is_flagged_and_dropped():
+    result = curl_import(f"curl https://me:{SECRET}@x.example/a", base_url="https://x.example")
+
+    assert result.credentials == [URL_USER_NOT_COPIED]
+    assert result.warnings == []
+    assert SECRET not in repr(result)
+
+
+def test_headers_the_transport_sets_are_dropped_with_a_warning():
+    command = (
+        "curl https://x.example/a -H 'Host: evil.example' -H 'Content-Length: 3' "
+        "-H 'Idempotency-Key: k1' -H 'X-Empty;' -H 'User-Agent:' -A 'tool/1'"
+    )
+    result = curl_import(command, base_url=None)
+
+    assert rows(result.headers) == [("X-Empty", ""), ("User-Agent", "tool/1")]
+    assert result.warnings == [
+        HEADER_DROPPED.format(name="Host"),
+        HEADER_DROPPED.format(name="Content-Length"),
+        IDEMPOTENCY_KEY_DROPPED,
+    ]
+
+
+def test_harmless_flags_are_ignored_and_risky_ones_warn():
+    command = "curl -sSLk -v -i --compressed --fail https://x.example/a --frobnicate"
+    result = curl_import(command, base_url=None)
+
+    assert result.method == "GET"
+    assert result.warnings == [
+        REDIRECTS_IGNORED,
+        INSECURE_IGNORED,
+        OPTION_IGNORED.format(option="--frobnicate"),
+    ]
+
+
+def test_a_header_without_a_colon_is_ignored_without_echoing_it():
+    result = curl_import(f"curl https://x.example/a -H 'Authorization {SECRET}'", base_url=None)
+
+    assert result.headers == []
+    assert result.warnings == [HEADER_IGNORED]
+    assert SECRET not in repr(result)
+
+
+def test_pipes_after_the_command_are_ignored():
+    result = curl_import("$ curl -s https://x.example/a | jq .", base_url=None)
+
+    assert value(result.uri) == "/a"
+    assert result.warnings == [REST_IGNORED.format(token="|")]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("", "Paste a curl command."),
+        ("   \n ", "Paste a curl command."),
+        ("wget https://x.example", NOT_CURL),
+        ("curl -s -H 'Accept: */*'", NO_URL),
+        ("curl https://x.example/a https://x.example/b", SEVERAL_URLS),
+        ("curl -X HEAD https://x.example/a", UNSUPPORTED_METHOD.format(method="HEAD")),
+        ("curl -d @body.json https://x.example/a", READS_FILE.format(option="-d/--data")),
+        ("curl -H", "The option -H needs a value."),
+        (
+            "curl --frob 3 https://x.example/a",
+            SEVERAL_URLS_AFTER_UNKNOWN.format(option="--frob"),
+        ),
+        (
+            "curl -H 'Accept: */*' -H @headers.txt https://x.example/a",
+            READS_FILE.format(option="-H/--header"),
+        ),
+        (
+            "curl --data-urlencode 'q@query.txt' https://x.example/a",
+            READS_FILE.format(option="--data-urlencode"),
+        ),
+    ],
+)
+def test_errors_have_clear_messages(command, message):
+    with pytest.raises(CurlImportError) as caught:
+        curl_import(command, base_url=None)
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("command", "fragment"),
+    [
+        ("curl 'https://x.example/a", "unclosed quote"),
+        ('curl -d "{" https://x.example/a \\', "unclosed quote"),
+        ("curl -I https://x.example/a", "HEAD"),
+        ("curl -F file=@a.png https://x.example/a", "multipart"),
+        ("curl ftp://x.example/a", "ftp"),
+    ],
+)
+def test_unsupported_commands_are_refused(command, fragment):
+    with pytest.raises(CurlImportError, match=fragment):
+        curl_import(command, base_url=None)
+
+
+def test_result_is_a_plain_dataclass():
+    result = curl_import("curl https://x.example/a", base_url=None)
+
+    assert result == CurlImport(method="GET", uri='"/a"')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        '"',
+        "\\",
+        '\\"',
+        '"\\',
+        "\\n is not a newline",
+        "line\nbreak\r\ttab",
+        "".join(chr(code) for code in range(0x20)) + "\x7f\x85\x9f",
+        "it's 'single' and \"double\"",
+        "café ☕ 😀 \u2028",
+        '${trigger.x} + "injected" + ',
+        "".join(chr(code) for code in range(0x20, 0x7F)),
+    ],
+)
+def test_cel_string_literal_round_trips_awkward_text(text):
+    assert value(cel_string_literal(text)) == text
