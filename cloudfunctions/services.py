@@ -125,10 +125,14 @@ def cloud_function_save(
     headers: list[dict],
     new_event_name: str | None,
     event: CompletionEvent | None,
+    max_attempts: int | None = None,
 ) -> CloudFunction:
     """Save everything typed (valid or not) unless someone saved the step in between."""
     updated = Step.objects.filter(pk=step.pk, revision=expected_revision).update(
-        revision=F("revision") + 1, updated_by=actor, updated_at=timezone.now()
+        revision=F("revision") + 1,
+        updated_by=actor,
+        updated_at=timezone.now(),
+        max_attempts=max_attempts or F("max_attempts"),
     )
     if not updated:
         raise EditConflict(Step.objects.select_related("updated_by").get(pk=step.pk))

@@ -37,6 +37,21 @@ def rows_from_formset(formset) -> list[dict[str, str]]:
     return rows
 
 
+def row_management_data(prefix: str, rows: list[dict[str, str]]) -> dict[str, str]:
+    """Return POST data for a formset holding exactly these rows, in order."""
+    data = {
+        f"{prefix}-TOTAL_FORMS": str(len(rows)),
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(rows):
+        data[f"{prefix}-{index}-key"] = row["key"]
+        data[f"{prefix}-{index}-value"] = row["value"]
+        data[f"{prefix}-{index}-ORDER"] = str(index + 1)
+    return data
+
+
 def row_formsets(data=None, *, cloud_function: CloudFunction | None = None):
     def initial(rows):
         return [{"key": r["key"], "value": r["value"], "ORDER": i} for i, r in enumerate(rows, 1)]
@@ -63,6 +78,13 @@ class CloudFunctionForm(forms.ModelForm):
         max_length=100,
         help_text="Letters, digits, dots, dashes and underscores, like charge.created.",
     )
+    max_attempts = forms.IntegerField(
+        label="Attempts",
+        min_value=1,
+        max_value=10,
+        required=False,
+        help_text="In deployed runs: tries on timeouts, connection errors, 429 and 5xx.",
+    )
     revision = forms.IntegerField(widget=forms.HiddenInput)
 
     class Meta:
@@ -88,6 +110,7 @@ class CloudFunctionForm(forms.ModelForm):
         if not self.is_bound:
             cf = self.instance
             self.initial["revision"] = step.revision
+            self.initial["max_attempts"] = step.max_attempts
             self.initial["provider"] = cf.connection.provider if cf.connection_id else ""
             self.initial["completion_event_choice"] = cf.completion_event_id or ""
         provider = self.data.get("provider") if self.is_bound else self.initial.get("provider")

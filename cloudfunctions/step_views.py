@@ -5,20 +5,27 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cloudfunctions import cel, checks, services
 from cloudfunctions.curl import to_curl
-from cloudfunctions.models import CloudFunction
-from cloudfunctions.step_forms import NEW_EVENT, CloudFunctionForm, row_formsets, rows_from_formset
+from cloudfunctions.curl_import import CurlImportError, curl_import
+from cloudfunctions.models import CloudFunction, Connection
+from cloudfunctions.operations import amazon_connect_operations, operation_fill
+from cloudfunctions.step_forms import (
+    NEW_EVENT,
+    CloudFunctionForm,
+    row_formsets,
+    row_management_data,
+    rows_from_formset,
+)
 from orchestration import services as orchestration_services
 from orchestration import step_kinds, variables
 from orchestration.models import Step
-from orchestration.roles import designer_required, is_connection_admin, is_designer
+from orchestration.roles import designer_required, is_connection_admin
 from orchestration.selectors import step_latest_run, test_context
-from orchestration.views import editor_context
+from orchestration.views import check_editable, editor_context
 
 TEMPLATE = "cloudfunctions/step_editor.html"
 NO_CAPTURE_YET = "no captured value yet; run Test on the earlier steps to see one"
@@ -48,12 +55,70 @@ def step_editor(request, step: Step):
     cf = _cloud_function(step)
     configure = bool(cf.pk) or "configure" in request.GET or request.method == "POST"
     if request.method == "POST":
-        if not is_designer(request.user):
-            raise PermissionDenied
+        check_editable(request, step.process)
+        if request.POST.get("_action") in FILLERS:
+            return _fill(request, step, cf)
         return _save(request, step, cf)
     form = CloudFunctionForm(instance=cf, step=step)
     query, headers = row_formsets(cloud_function=cf)
     return _render(request, step, form, query, headers, configure=configure)
+
+
+def _fill_from_operation(request, cf: CloudFunction) -> tuple[dict, list[str]]:
+    try:
+        return operation_fill(request.POST.get("operation", "")), []
+    except ValueError as error:
+        return {}, [str(error)]
+
+
+def _fill_from_curl(request, cf: CloudFunction) -> tuple[dict, list[str]]:
+    connection = _chosen_connection(request, cf)
+    try:
+        imported = curl_import(
+            request.POST.get("curl", ""), base_url=connection.endpoint if connection else None
+        )
+    except CurlImportError as error:
+        return {}, [str(error)]
+    fill = {
+        "method": imported.method,
+        "uri": imported.uri,
+        "query": imported.query,
+        "headers": imported.headers,
+        "body": imported.body,
+    }
+    return fill, [*imported.credentials, *imported.warnings]
+
+
+FILLERS = {"fill_operation": _fill_from_operation, "import_curl": _fill_from_curl}
+
+
+def _chosen_connection(request, cf: CloudFunction):
+    pk = request.POST.get("connection", "")
+    if pk.isdigit():
+        return (
+            Connection.objects.defer(*Connection.SECRET_FIELDS, "oauth_token").filter(pk=pk).first()
+        )
+    return cf.connection
+
+
+def _fill(request, step: Step, cf: CloudFunction):
+    """Fill the form from a helper (operation picker, Import cURL) without saving it."""
+    fill, notes = FILLERS[request.POST["_action"]](request, cf)
+    data = request.POST.copy()
+    if fill:
+        data["method"] = fill["method"]
+        data["uri"] = fill["uri"]
+        data["body"] = fill["body"]
+        data["body_mode"] = CloudFunction.BodyMode.JSON
+        for prefix in ("query", "headers"):
+            rows = fill[prefix]
+            for key in [k for k in data if k.startswith(f"{prefix}-")]:
+                del data[key]
+            data.update(row_management_data(prefix, rows))
+    form = CloudFunctionForm(data, instance=cf, step=step)
+    query, headers = row_formsets(data, cloud_function=cf)
+    extra = {"fill_notes": notes, "fill_ok": bool(fill)}
+    return _render(request, step, form, query, headers, extra={**extra, **_last_run(step)})
 
 
 def _save(request, step: Step, cf: CloudFunction):
@@ -86,6 +151,7 @@ def _save(request, step: Step, cf: CloudFunction):
             headers=rows_from_formset(headers),
             new_event_name=new_event,
             event=event,
+            max_attempts=form.cleaned_data.get("max_attempts") or step.max_attempts,
         )
     except services.EditConflict as conflict:
         return _render(request, step, form, query, headers, conflict=str(conflict), status=409)
@@ -120,6 +186,10 @@ def _test(request, step: Step, *, confirmed: bool):
     return _render(request, step, form, query, headers, extra=context)
 
 
+def _last_run(step: Step) -> dict:
+    return _run_context(step, step_latest_run(step=step))
+
+
 def _run_context(step: Step, run) -> dict:
     """The test result as the page shows it: the run, its curl line and the captured tree."""
     if run is None:
@@ -148,7 +218,10 @@ def _render(
         can_create_connection=is_connection_admin(request.user),
         paths=variables.leaves(test["events"], set(test["samples"])),
     )
-    context.update(extra if extra is not None else _run_context(step, step_latest_run(step=step)))
+    context.update(extra if extra is not None else _last_run(step))
+    connection = form.instance.connection if form.instance.connection_id else None
+    if connection is not None and connection.is_amazon_connect:
+        context["operations"] = amazon_connect_operations()
     return render(request, TEMPLATE, context, status=status)
 
 

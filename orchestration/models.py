@@ -25,16 +25,35 @@ class Process(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # A deployed version is a frozen copy of its draft: same tables, never edited again.
+    version_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="versions"
+    )
+    version_number = models.PositiveIntegerField(null=True, blank=True)
+    live_version = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # sha256 of the webhook token; the token itself is shown once and never stored.
+    webhook_token_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["name", "pk"]
         verbose_name_plural = "processes"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version_of", "version_number"], name="version_number_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
         return reverse("process-editor", args=[self.pk])
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.version_of_id is not None
 
 
 class Step(models.Model):
@@ -48,6 +67,9 @@ class Step(models.Model):
     kind = models.CharField(max_length=40, choices=Kind, default=Kind.CLOUD_FUNCTION)
     # Why the step cannot run yet; empty when it is complete.
     problems = models.JSONField(default=list, blank=True)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="Attempts in deployed runs, retries included."
+    )
     # Bumped on every save of the step's configuration: the basis of edit conflicts.
     revision = models.PositiveIntegerField(default=0)
     updated_by = models.ForeignKey(
@@ -92,6 +114,59 @@ class CompletionEvent(models.Model):
         return json.dumps(self.sample_payload, indent=2, ensure_ascii=False)
 
 
+class Run(models.Model):
+    """One execution of a deployed version, on background workers."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Trigger(models.TextChoices):
+        UI = "ui", "Run now"
+        WEBHOOK = "webhook", "Webhook"
+        COMMAND = "command", "Command"
+        RERUN = "rerun", "Re-run"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="version_runs")
+    trigger = models.CharField(max_length=20, choices=Trigger)
+    input = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+    # Payloads of the completion events emitted so far, by event name.
+    events = models.JSONField(default=dict, blank=True)
+    next_position = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["process", "status"])]
+
+    def get_absolute_url(self) -> str:
+        return reverse("run-detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
 class StepRun(models.Model):
     """One execution of one step: who, when, the request as sent (masked) and what came back."""
 
@@ -104,6 +179,10 @@ class StepRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     is_test = models.BooleanField(default=True)
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.CASCADE, related_name="step_runs"
+    )
+    attempt = models.PositiveSmallIntegerField(default=1)
     started_at = models.DateTimeField(auto_now_add=True)
     duration_ms = models.FloatField(default=0)
     outcome = models.CharField(max_length=20, choices=Outcome)
@@ -118,3 +197,9 @@ class StepRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-pk"]
+
+    @property
+    def captured_json(self) -> str:
+        import json
+
+        return json.dumps(self.captured, indent=2, ensure_ascii=False)

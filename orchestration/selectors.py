@@ -8,10 +8,14 @@ from orchestration.models import Process, Step, StepRun
 
 
 def process_list(*, search: str = "") -> QuerySet[Process]:
-    qs = Process.objects.annotate(
-        step_count=Count("steps", distinct=True),
-        incomplete_count=Count("steps", filter=~Q(steps__problems=[]), distinct=True),
-    ).order_by("name", "pk")
+    qs = (
+        Process.objects.filter(version_of__isnull=True)
+        .annotate(
+            step_count=Count("steps", distinct=True),
+            incomplete_count=Count("steps", filter=~Q(steps__problems=[]), distinct=True),
+        )
+        .order_by("name", "pk")
+    )
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search))
     return qs

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "django_rq",
     "encrypted_model_fields",
     "orchestration",
     "cloudfunctions",
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -116,11 +119,38 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Runs go through django-tasks: the database backend by default (workers: manage.py
+# db_worker); TASKS_BACKEND=django_tasks_rq.RQBackend moves them to Redis (manage.py rqworker).
 TASKS = {
     "default": {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
     }
 }
+RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")}}
+
+# Scripts only from our origin or carrying this response's nonce; no inline styles, no
+# framing, no plugins, forms post only here. htmx's indicator <style> is switched off in
+# base.html (app.css has the rules), so 'self' is enough for styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# Sign-in throttling and the Test-run limit (orchestration/throttle.py) count in the cache:
+# several web processes need a shared one (e.g. CACHE_URL=redis://...).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+TEST_RUN_LIMIT = env.int("TEST_RUN_LIMIT", default=30)
+TEST_RUN_WINDOW_SECONDS = env.int("TEST_RUN_WINDOW_SECONDS", default=60)
 
 # Outbound requests made for users (see cloudfunctions/transport.py).
 # Loopback is refused unless this is switched on: tests and local development only.
@@ -151,3 +181,9 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# The run engine's retries: exponential backoff with jitter, capped.
+RUN_RETRY_BASE_DELAY_SECONDS = env.float("RUN_RETRY_BASE_DELAY_SECONDS", default=1.0)
+RUN_RETRY_MAX_DELAY_SECONDS = env.float("RUN_RETRY_MAX_DELAY_SECONDS", default=30.0)
+# Webhook payloads larger than this are refused.
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=256 * 1024)

@@ -4,11 +4,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from orchestration import views
+from orchestration import run_views, views
+from orchestration.throttle import ThrottledLoginView
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("processes/", views.process_list, name="process-list"),
     path("processes/new/", views.process_create, name="process-create"),
@@ -27,6 +28,19 @@ urlpatterns = [
     path("processes/<int:pk>/steps/<int:step_pk>/move/", views.step_move, name="step-move"),
     path("processes/<int:pk>/steps/<int:step_pk>/delete/", views.step_delete, name="step-delete"),
     path("processes/<int:pk>/steps/<int:step_pk>/", include("cloudfunctions.step_urls")),
+    path("processes/<int:pk>/runs/", run_views.process_runs, name="process-runs"),
+    path("processes/<int:pk>/deploy/", run_views.process_deploy, name="process-deploy"),
+    path(
+        "processes/<int:pk>/versions/<int:version_pk>/rollback/",
+        run_views.process_rollback,
+        name="process-rollback",
+    ),
+    path("processes/<int:pk>/webhook-token/", run_views.webhook_rotate, name="webhook-rotate"),
+    path("processes/<int:pk>/run/", run_views.run_now, name="run-now"),
+    path("runs/<int:run_pk>/", run_views.run_detail, name="run-detail"),
+    path("runs/<int:run_pk>/cancel/", run_views.run_cancel, name="run-cancel"),
+    path("runs/<int:run_pk>/rerun/", run_views.run_rerun, name="run-rerun"),
+    path("hooks/<int:pk>/", run_views.webhook, name="webhook"),
     path("connections/", include("cloudfunctions.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -21,7 +21,7 @@ def home(request):
 
 @require_GET
 def process_list(request):
-    search = request.GET.get("q", "").strip()
+    search = request.GET.get("q", "").strip()  # drafts only: versions live under their draft
     page = Paginator(selectors.process_list(search=search), 50).get_page(request.GET.get("page"))
     return render(
         request, "orchestration/process_list.html", {"page": page, "processes": page, "q": search}
@@ -70,7 +70,16 @@ def editor_context(process: Process, **extra) -> dict:
     latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
     for step in steps:
         step.last_run = latest.get(step.pk)
-    return {"process": process, "steps": steps, "step_form": StepNameForm(), **extra}
+    context = {"process": process, "steps": steps, "step_form": StepNameForm(), **extra}
+    if process.is_frozen:
+        context["is_designer"] = False  # a deployed version is read-only for everyone
+    return context
+
+
+def check_editable(request, process: Process) -> None:
+    """Refuse changes from non-designers and to deployed versions."""
+    if not is_designer(request.user) or process.is_frozen:
+        raise PermissionDenied
 
 
 @require_http_methods(["GET", "POST"])
@@ -78,8 +87,7 @@ def process_editor(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
     form = ProcessForm(request.POST or None, instance=process)
     if request.method == "POST":
-        if not is_designer(request.user):
-            raise PermissionDenied
+        check_editable(request, process)
         if form.is_valid():
             form.save()
             messages.success(request, "Process saved.")
@@ -141,6 +149,7 @@ def step_editor(request, pk: int, step_pk: int):
 @designer_required
 def step_create(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
+    check_editable(request, process)
     form = StepNameForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the step a name.")
@@ -152,7 +161,8 @@ def step_create(request, pk: int):
 @require_POST
 @designer_required
 def step_rename(request, pk: int, step_pk: int):
-    step = get_object_or_404(Step, pk=step_pk, process_id=pk)
+    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
+    check_editable(request, step.process)
     form = StepNameForm(request.POST)
     if form.is_valid():
         services.step_rename(step=step, actor=request.user, name=form.cleaned_data["name"])
@@ -164,7 +174,8 @@ def step_rename(request, pk: int, step_pk: int):
 @require_POST
 @designer_required
 def step_move(request, pk: int, step_pk: int):
-    step = get_object_or_404(Step, pk=step_pk, process_id=pk)
+    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
+    check_editable(request, step.process)
     services.step_move(step=step, offset=-1 if request.POST.get("direction") == "up" else 1)
     return redirect("step-editor", pk=pk, step_pk=step.pk)
 
@@ -172,7 +183,8 @@ def step_move(request, pk: int, step_pk: int):
 @require_POST
 @designer_required
 def step_delete(request, pk: int, step_pk: int):
-    step = get_object_or_404(Step, pk=step_pk, process_id=pk)
+    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
+    check_editable(request, step.process)
     services.step_delete(step=step)
     messages.success(request, f"Step “{step.name}” deleted.")
     return redirect("process-editor", pk=pk)

@@ -232,3 +232,50 @@ def test_live_check_shows_the_value_on_the_last_captured_context(designer_client
         url, {"_field": "uri", "uri": '"/c/" + events["charge.created"].body.nope'}
     ).content.decode()
     assert "on the last captured context" in html and "nope" in html
+
+
+def test_attempts_are_set_per_step(designer_client):
+    step = StepFactory()
+    designer_client.post(_url(step), _post(step, ApiKeyConnectionFactory(), max_attempts=5))
+    step.refresh_from_db()
+    assert step.max_attempts == 5
+    response = designer_client.post(_url(step), _post(step, ApiKeyConnectionFactory(), max_attempts=99))
+    assert "Ensure this value is less than or equal to 10" in response.content.decode()
+    step.refresh_from_db()
+    assert step.max_attempts == 5
+
+
+def test_import_curl_fills_the_form_without_saving_and_flags_credentials(designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory(base_url="https://api.example.com")
+    curl = (
+        "curl -X POST 'https://api.example.com/v1/charges?environment=production' "
+        "-H 'Content-Type: application/json' -H 'x-api-key: 79402633-leaked' "
+        '-d \'{"customer_name": "John Doe"}\''
+    )
+    data = _post(step, connection, uri="", _action="import_curl", curl=curl)
+    html = designer_client.post(_url(step), data).content.decode()
+    assert 'value="&quot;/v1/charges&quot;"' in html
+    assert 'value="&quot;environment&quot;"' in html and 'value="&quot;production&quot;"' in html
+    assert "x-api-key header was not copied" in html
+    assert "79402633-leaked" not in html
+    assert "John Doe" in html
+    assert not CloudFunction.objects.filter(step=step).exists()
+
+
+def test_operation_picker_fills_method_uri_and_body_skeleton(designer_client):
+    from tests.cloudfunctions.factories import AmazonConnectionFactory
+
+    step = StepFactory()
+    amazon = AmazonConnectionFactory()
+    CloudFunctionFactory(step=step, connection=amazon)
+    page = designer_client.get(_url(step)).content.decode()
+    assert 'value="StartOutboundVoiceContact"' in page
+    data = _post(step, amazon, provider="amazon_connect", _action="fill_operation",
+                 operation="StartOutboundVoiceContact")
+    html = designer_client.post(_url(step), data).content.decode()
+    assert '<option value="PUT" selected>' in html
+    assert 'value="&quot;/contact/outbound-voice&quot;"' in html
+    assert "DestinationPhoneNumber" in html and "ContactFlowId" in html
+    unknown = designer_client.post(_url(step), {**data, "operation": "Nope"}).content.decode()
+    assert "no operation named" in unknown

@@ -1,0 +1,150 @@
+"""The run engine: start runs, execute them step by step on workers, retry, cancel, re-run.
+
+A worker claims a run with one conditional UPDATE (queued -> running), so a run, and
+therefore each of its steps, is executed by exactly one worker even when several
+workers, on several machines, drain the same queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from orchestration import step_kinds
+from orchestration.models import Process, Run, StepRun
+from orchestration.services import step_run_record
+
+logger = logging.getLogger(__name__)
+
+NOT_DEPLOYED = "The process has no live version: deploy it first."
+CANCELLED_MESSAGE = "Cancelled by {user}."
+ONLY_FAILED_RERUN = "Only a failed run can be re-run from its failed step."
+
+
+class RunRefused(Exception):
+    pass
+
+
+def run_start(*, process: Process, trigger: str, input: dict, actor=None) -> Run:
+    """Queue a run of the live version; the worker picks it up after the commit."""
+    if process.live_version_id is None:
+        raise RunRefused(NOT_DEPLOYED)
+    run = Run.objects.create(
+        process=process,
+        version_id=process.live_version_id,
+        trigger=trigger,
+        input=input,
+        created_by=actor,
+    )
+    _enqueue(run)
+    return run
+
+
+def _enqueue(run: Run) -> None:
+    from orchestration.tasks import execute_run
+
+    transaction.on_commit(lambda: execute_run.enqueue(run.pk))
+
+
+def run_cancel(*, run: Run, actor) -> bool:
+    """Stop a queued or running run before its next step or retry."""
+    who = actor.get_username() if actor else "someone"
+    return bool(
+        Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(
+            status=Run.Status.CANCELLED,
+            finished_at=timezone.now(),
+            error_message=CANCELLED_MESSAGE.format(user=who),
+        )
+    )
+
+
+def run_rerun(*, run: Run, actor) -> Run:
+    """Start a new run from the failed step, with the captures the failed run had."""
+    if run.status != Run.Status.FAILED:
+        raise RunRefused(ONLY_FAILED_RERUN)
+    new = Run.objects.create(
+        process=run.process,
+        version=run.version,
+        trigger=Run.Trigger.RERUN,
+        input=run.input,
+        events=run.events,
+        next_position=run.next_position,
+        rerun_of=run,
+        created_by=actor,
+    )
+    _enqueue(new)
+    return new
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, capped; Retry-After wins when it is given."""
+    cap = settings.RUN_RETRY_MAX_DELAY_SECONDS
+    if retry_after is not None:
+        return min(retry_after, cap)
+    base = settings.RUN_RETRY_BASE_DELAY_SECONDS * 2 ** (attempt - 1)
+    return random.uniform(0, min(base, cap))  # noqa: S311 - jitter, not security
+
+
+def _still_running(run: Run) -> bool:
+    return Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists()
+
+
+def execute(run_id: int) -> str:
+    """Execute a queued run to its end; return its final status."""
+    claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+        status=Run.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
+    run = Run.objects.select_related("version").get(pk=run_id)
+    related = {name for kind in step_kinds.all_kinds() for name in kind.select_related}
+    steps = list(run.version.steps.select_related(*related).order_by("position", "pk"))
+    context = {"trigger": run.input, "events": dict(run.events)}
+    for index, step in enumerate(steps):
+        if index < run.next_position:
+            continue
+        kind = step_kinds.get(step.kind)
+        outcome = _run_step(run, step, kind, context)
+        if outcome is None:  # cancelled meanwhile
+            return Run.Status.CANCELLED
+        if not outcome.ok:
+            _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
+            return Run.Status.FAILED
+        if name := kind.event_name(step):
+            context["events"][name] = outcome.payload
+        run.events = context["events"]
+        run.next_position = index + 1
+        run.save(update_fields=["events", "next_position"])
+    _finish(run, Run.Status.SUCCEEDED, "")
+    return Run.Status.SUCCEEDED
+
+
+def _run_step(run: Run, step, kind, context: dict):
+    # Every attempt of a step carries the same key, so a retried POST is not applied twice.
+    attempt_key = f"run-{run.pk}-step-{step.key}"
+    for attempt in range(1, max(step.max_attempts, 1) + 1):
+        if not _still_running(run):
+            return None
+        result = kind.run(step, context=context, attempt_key=attempt_key)
+        record = step_run_record(step=step, actor=None, result=result, is_test=False)
+        StepRun.objects.filter(pk=record.pk).update(run=run, attempt=attempt)
+        if result.ok or not result.retryable or attempt == step.max_attempts:
+            return result
+        delay = backoff_delay(attempt, result.retry_after)
+        logger.info(
+            "Run %s step %s attempt %s failed; retrying in %.1fs", run.pk, step.key, attempt, delay
+        )
+        time.sleep(delay)
+    return result
+
+
+def _finish(run: Run, status: str, message: str) -> None:
+    # Conditional, so a cancellation that landed meanwhile is not overwritten.
+    Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+        status=status, finished_at=timezone.now(), error_message=message[:2000]
+    )

@@ -1,0 +1,35 @@
+"""Start a run of a process's live version and print its id."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from orchestration import engine
+from orchestration.models import Process, Run
+
+
+class Command(BaseCommand):
+    help = "Queue a run of the live version of a process; prints the run id at once."
+
+    def add_arguments(self, parser):
+        parser.add_argument("process", help="Process id or exact name.")
+        parser.add_argument("--input", default="{}", help="The run's input, a JSON object.")
+
+    def handle(self, *args, process, input, **options):
+        drafts = Process.objects.filter(version_of__isnull=True)
+        found = drafts.filter(pk=int(process)) if process.isdigit() else drafts.filter(name=process)
+        if found.count() != 1:
+            raise CommandError(f"No single process matches {process!r}.")
+        try:
+            data = json.loads(input)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--input is not valid JSON: {exc.msg}.") from exc
+        if not isinstance(data, dict):
+            raise CommandError("--input must be a JSON object.")
+        try:
+            run = engine.run_start(process=found.get(), trigger=Run.Trigger.COMMAND, input=data)
+        except engine.RunRefused as refused:
+            raise CommandError(str(refused)) from refused
+        self.stdout.write(str(run.pk))

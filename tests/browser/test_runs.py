@@ -1,0 +1,43 @@
+"""A designer deploys a tested process, runs it, and watches the run finish."""
+
+from __future__ import annotations
+
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from tests.browser.conftest import sign_in
+from tests.cloudfunctions.factories import (
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+    ProcessFactory,
+    StepFactory,
+)
+from tests.factories import PASSWORD
+
+
+def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tls, tls_httpserver):
+    tls_httpserver.expect_request("/v1/ping").respond_with_json({"pong": True})
+    process = ProcessFactory(name="Ping")
+    CloudFunctionFactory(
+        step=StepFactory(process=process, name="Ping it"),
+        connection=ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/")),
+        method="GET",
+        uri='"/v1/ping"',
+        body="",
+        completion_event=EventFactory(process=process, name="ping.done"),
+    )
+    sign_in(page, designer.username, PASSWORD)
+    page.goto(f"/processes/{process.pk}/")
+    page.get_by_role("link", name="Runs and deployments").click()
+    expect(page.get_by_text("Not deployed yet")).to_be_visible()
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.get_by_text("Deployed version 1")).to_be_visible()
+    page.get_by_label("Run now with input (JSON)").fill('{"who": "browser"}')
+    page.get_by_role("button", name="Run now").click()
+    expect(page.locator("#run-status")).to_have_text("Queued")
+    # The worker that scripts/run starts beside the server; here one batch, in this thread
+    # (db_worker installs signal handlers, which only the main thread may do).
+    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+    expect(page.locator("#run-status")).to_have_text("Succeeded", timeout=15_000)
+    expect(page.get_by_text("Ping it · attempt 1")).to_be_visible()

@@ -1,0 +1,306 @@
+"""Deployments, triggers and the run engine, against real TLS servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from werkzeug import Request, Response
+
+from cloudfunctions.models import CloudFunction
+from orchestration import deployments, engine
+from orchestration.models import Process, Run, StepRun
+from tests.cloudfunctions.factories import (
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+    ProcessFactory,
+    StepFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fast_retries(settings):
+    settings.RUN_RETRY_BASE_DELAY_SECONDS = 0.01
+    settings.RUN_RETRY_MAX_DELAY_SECONDS = 2
+    return settings
+
+
+def _process(connection, *uris, method="GET", max_attempts=3):
+    process = ProcessFactory()
+    for position, uri in enumerate(uris, start=1):
+        CloudFunctionFactory(
+            step=StepFactory(process=process, position=position, max_attempts=max_attempts),
+            connection=connection,
+            method=method,
+            uri=uri,
+            body="{}" if method != "GET" else "",
+            completion_event=EventFactory(process=process, name=f"step{position}.done"),
+        )
+    return process
+
+
+@pytest.fixture
+def api(outbound_tls, tls_httpserver, fast_retries):
+    return ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/")), tls_httpserver
+
+
+def _deployed(connection, *uris, **kwargs):
+    process = _process(connection, *uris, **kwargs)
+    deployments.process_deploy(process=process, actor=None)
+    process.refresh_from_db()
+    return process
+
+
+def _run(process, data=None) -> Run:
+    run = engine.run_start(process=process, trigger=Run.Trigger.UI, input=data or {})
+    engine.execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_deploy_freezes_a_version_the_draft_cannot_change(api, designer_client):
+    connection, _ = api
+    process = _deployed(connection, '"/v1/a"')
+    version = process.live_version
+    assert version.version_number == 1 and version.is_frozen
+    draft_cf = CloudFunction.objects.get(step__process=process)
+    draft_cf.uri = '"/v1/changed"'
+    draft_cf.save()
+    assert CloudFunction.objects.get(step__process=version).uri == '"/v1/a"'
+    step = version.steps.get()
+    url = reverse("step-editor", args=[version.pk, step.pk])
+    assert designer_client.post(url, {"revision": 0}).status_code == 403
+    assert (
+        designer_client.post(reverse("step-create", args=[version.pk]), {"name": "x"}).status_code
+        == 403
+    )
+    second = deployments.process_deploy(process=process, actor=None)
+    assert second.version_number == 2
+    deployments.process_rollback(process=process, version=version)
+    process.refresh_from_db()
+    assert process.live_version == version
+
+
+def test_deploy_refuses_incomplete_steps_listing_them(api, designer_client):
+    process = ProcessFactory()
+    StepFactory(process=process, name="Unconfigured")
+    response = designer_client.post(reverse("process-deploy", args=[process.pk]), follow=True)
+    html = response.content.decode()
+    assert "Deploy refused" in html and "Unconfigured" in html
+    assert not process.versions.exists()
+
+
+def test_a_run_executes_steps_in_order_on_each_others_events(api):
+    connection, server = api
+    server.expect_request("/v1/customers/c1").respond_with_json({"charge": "ch_1"})
+    server.expect_request("/v1/charges/ch_1").respond_with_json({"amount": 5})
+    process = _deployed(
+        connection,
+        '"/v1/customers/" + trigger.customer',
+        '"/v1/charges/" + events["step1.done"].body.charge',
+    )
+    run = _run(process, {"customer": "c1"})
+    assert run.status == Run.Status.SUCCEEDED
+    assert run.events["step2.done"]["body"] == {"amount": 5}
+    assert run.step_runs.count() == 2
+
+
+def test_retries_then_succeeds_with_one_idempotency_key(api):
+    connection, server = api
+    calls = []
+
+    def flaky(request: Request) -> Response:
+        calls.append(request.headers.get("Idempotency-Key"))
+        if len(calls) < 3:
+            return Response("busy", status=503)
+        return Response(json.dumps({"ok": True}), content_type="application/json")
+
+    server.expect_request("/v1/charges", method="POST").respond_with_handler(flaky)
+    run = _run(_deployed(connection, '"/v1/charges"', method="POST"))
+    assert run.status == Run.Status.SUCCEEDED
+    attempts = list(run.step_runs.order_by("attempt").values_list("attempt", "outcome"))
+    assert attempts == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    assert len(set(calls)) == 1 and calls[0] == f"run-{run.pk}-step-{run.version.steps.get().key}"
+
+
+def test_429_honours_retry_after(api):
+    connection, server = api
+    calls = []
+
+    def limited(request: Request) -> Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return Response("slow down", status=429, headers={"Retry-After": "1"})
+        return Response("{}", content_type="application/json")
+
+    server.expect_request("/v1/x").respond_with_handler(limited)
+    run = _run(_deployed(connection, '"/v1/x"'))
+    assert run.status == Run.Status.SUCCEEDED
+    assert calls[1] - calls[0] >= 0.9
+
+
+def test_a_400_is_not_retried(api):
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_json({"error": "bad"}, status=400)
+    run = _run(_deployed(connection, '"/v1/x"'))
+    assert run.status == Run.Status.FAILED
+    assert run.step_runs.count() == 1 and len(server.log) == 1
+    assert "HTTP 400" in run.error_message
+
+
+def test_retries_stop_at_the_steps_limit(api):
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_data("down", status=502)
+    run = _run(_deployed(connection, '"/v1/x"', max_attempts=2))
+    assert run.status == Run.Status.FAILED and len(server.log) == 2
+
+
+def test_a_cancelled_run_is_not_executed(api, designer):
+    connection, server = api
+    process = _deployed(connection, '"/v1/x"')
+    run = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    assert engine.run_cancel(run=run, actor=designer)
+    assert engine.execute(run.pk) == Run.Status.CANCELLED
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED and "dana" in run.error_message
+    assert not server.log
+
+
+def test_rerun_from_the_failed_step_with_the_captures_it_had(api, designer):
+    connection, server = api
+    server.expect_request("/v1/one").respond_with_json({"id": "i_1"})
+    server.expect_request("/v1/two/i_1").respond_with_json({"error": "x"}, status=404)
+    process = _deployed(connection, '"/v1/one"', '"/v1/two/" + events["step1.done"].body.id')
+    failed = _run(process)
+    assert failed.status == Run.Status.FAILED and failed.next_position == 1
+    server.clear()
+    server.expect_request("/v1/two/i_1").respond_with_json({"done": True})
+    again = engine.run_rerun(run=failed, actor=designer)
+    engine.execute(again.pk)
+    again.refresh_from_db()
+    assert again.status == Run.Status.SUCCEEDED
+    assert [request.path for request, _ in server.log] == [
+        "/v1/two/i_1"
+    ]  # step one not called again
+
+
+@pytest.fixture
+def hooked(api):
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_json({"ok": 1})
+    process = _deployed(connection, '"/v1/x"')
+    return process, deployments.webhook_token_rotate(process=process), server
+
+
+def test_webhook_runs_with_the_right_token(client, hooked, django_capture_on_commit_callbacks):
+    process, token, server = hooked
+    url = reverse("webhook", args=[process.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url, {"a": 1}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+    assert response.status_code == 202
+    run = Run.objects.get(pk=response.json()["run_id"])
+    assert run.input == {"a": 1} and run.trigger == "webhook" and run.status == "queued"
+    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    "headers, body, status, message",
+    [
+        ({"HTTP_AUTHORIZATION": "Bearer wrong"}, b"{}", 403, "webhook token"),
+        ({}, b"{}", 403, "webhook token"),
+        ("good", b"{not json", 400, "not valid JSON"),
+        ("good", b"[1, 2]", 400, "JSON object"),
+        ("good", b'{"a": "' + b"x" * 300_000 + b'"}', 413, "larger than"),
+    ],
+)
+def test_webhook_refusals(client, hooked, headers, body, status, message):
+    process, token, _ = hooked
+    if headers == "good":
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    response = client.post(
+        reverse("webhook", args=[process.pk]), body, content_type="application/json", **headers
+    )
+    assert response.status_code == status
+    assert message in response.json()["error"]
+    assert not Run.objects.exists()
+
+
+def test_rotating_the_token_retires_the_old_one(client, hooked):
+    process, old, _ = hooked
+    new = deployments.webhook_token_rotate(process=process)
+    url = reverse("webhook", args=[process.pk])
+    assert (
+        client.post(
+            url, {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {old}"
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            url, {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {new}"
+        ).status_code
+        == 202
+    )
+
+
+def test_run_now_and_command_return_the_run_id(designer_client, hooked, capsys):
+    process, _, _ = hooked
+    response = designer_client.post(reverse("run-now", args=[process.pk]), {"input": '{"n": 1}'})
+    run = Run.objects.get()
+    assert response.url == run.get_absolute_url() and run.input == {"n": 1}
+    bad = designer_client.post(reverse("run-now", args=[process.pk]), {"input": '{"n": '})
+    assert bad.status_code == 400 and "not valid JSON" in bad.content.decode()
+    call_command("run_process", str(process.pk), "--input", '{"n": 2}')
+    assert Run.objects.get(pk=int(capsys.readouterr().out)).input == {"n": 2}
+
+
+def test_run_history_pages(designer_client, hooked):
+    process, _, _ = hooked
+    done = _run(process)
+    queued = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    page = designer_client.get(reverse("process-runs", args=[process.pk])).content.decode()
+    assert f"#{done.pk}" in page and f"#{queued.pk}" in page and 'hx-trigger="every 2s"' in page
+    only_ok = designer_client.get(
+        reverse("process-runs", args=[process.pk]), {"status": "succeeded"}
+    )
+    assert f"#{queued.pk}<" not in only_ok.content.decode()
+    detail = designer_client.get(done.get_absolute_url()).content.decode()
+    assert "Step timeline" in detail and "attempt 1" in detail and "GET https://127.0.0.1" in detail
+    assert "hx-trigger" not in detail
+    assert (
+        'hx-trigger="every 1s"' in designer_client.get(queued.get_absolute_url()).content.decode()
+    )
+
+
+def test_step_runs_of_deployed_runs_mask_secrets(api):
+    from tests.cloudfunctions.factories import MARKERS
+
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_handler(
+        lambda r: Response(
+            json.dumps({"echo": r.headers.get("x-api-key")}), content_type="application/json"
+        )
+    )
+    run = _run(_deployed(connection, '"/v1/x"'))
+    stored = json.dumps(
+        list(StepRun.objects.filter(run=run).values("request", "captured", "error_message"))
+    )
+    assert MARKERS["api_key_value"] not in stored
+
+
+def test_only_drafts_are_listed(designer_client, api):
+    connection, _ = api
+    process = _deployed(connection, '"/v1/a"')
+    html = designer_client.get(reverse("process-list")).content.decode()
+    assert process.name in html and f"{process.name} v1" not in html
+    assert Process.objects.count() == 2

@@ -1,0 +1,118 @@
+"""The engine on real queues: several db_worker processes on PostgreSQL, and RQ on Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from werkzeug import Request, Response
+
+from orchestration import deployments, engine
+from orchestration.models import Run
+from tests.cloudfunctions.factories import (
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+    ProcessFactory,
+    StepFactory,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _counting_server(server):
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def handler(request: Request) -> Response:
+        with lock:
+            counts[f"{request.args['run']}:{request.path}"] += 1
+        return Response('{"ok": true}', content_type="application/json")
+
+    server.expect_request("/v1/a").respond_with_handler(handler)
+    server.expect_request("/v1/b").respond_with_handler(handler)
+    return counts
+
+
+def _two_step_process(base_url: str):
+    connection_ = ApiKeyConnectionFactory(base_url=base_url)
+    process = ProcessFactory()
+    for position, path in enumerate(("/v1/a", "/v1/b"), start=1):
+        CloudFunctionFactory(
+            step=StepFactory(process=process, position=position),
+            connection=connection_,
+            method="POST",
+            uri=f'"{path}"',
+            query_params=[{"key": '"run"', "value": "string(trigger.n)"}],
+            completion_event=EventFactory(process=process, name=f"s{position}.done"),
+        )
+    deployments.process_deploy(process=process, actor=None)
+    process.refresh_from_db()
+    return process
+
+
+@pytest.mark.django_db(transaction=True)
+def test_several_workers_execute_every_step_exactly_once(
+    outbound_tls, tls_httpserver, tls_ca_bundle
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: CI runs the suite again with DATABASE_URL set to it")
+    counts = _counting_server(tls_httpserver)
+    process = _two_step_process(tls_httpserver.url_for("/").rstrip("/"))
+    runs = [
+        engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
+        for n in range(40)
+    ]
+    db = connection.settings_dict
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "OUTBOUND_ALLOW_LOOPBACK": "true",
+        "OUTBOUND_CA_BUNDLE": tls_ca_bundle,
+    }
+    command = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
+    workers = [
+        subprocess.Popen(command + ["--worker-id", f"w{i}"], cwd=ROOT, env=env) for i in range(3)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=180) == 0
+    statuses = Counter(
+        Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)
+    )
+    assert statuses == {Run.Status.SUCCEEDED: 40}
+    assert len(counts) == 80 and set(counts.values()) == {1}, counts
+
+
+@pytest.mark.django_db
+def test_the_engine_runs_on_rq_with_redis(
+    outbound_tls, tls_httpserver, django_capture_on_commit_callbacks
+):
+    import django_rq
+    import redis
+    from django_tasks_rq.backend import Job
+    from rq import SimpleWorker
+
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
+    except redis.exceptions.ConnectionError:
+        pytest.fail("Redis is not answering on 127.0.0.1:6379 (this machine runs it)")
+    counts = _counting_server(tls_httpserver)
+    process = _two_step_process(tls_httpserver.url_for("/").rstrip("/"))
+    rq_tasks = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    with override_settings(TASKS=rq_tasks):
+        queue = django_rq.get_queue("default", job_class=Job)
+        queue.empty()
+        with django_capture_on_commit_callbacks(execute=True):
+            run = engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": 7})
+        assert queue.count == 1
+        SimpleWorker([queue], connection=queue.connection, job_class=Job).work(burst=True)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
+    assert counts == {"7:/v1/a": 1, "7:/v1/b": 1}
