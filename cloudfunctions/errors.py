@@ -23,6 +23,10 @@ OUTBOUND_TLS_FAILED = (
     "or the TLS handshake failed."
 )
 OUTBOUND_DEADLINE = "{host} did not answer completely within {seconds:g} seconds."
+OUTBOUND_HEADER_UNSENDABLE = (
+    "Could not send the request to {host}: a header holds characters HTTP does not allow "
+    "(a line break, or text outside Latin-1)."
+)
 OUTBOUND_PROTOCOL = "{host} sent an invalid or incomplete HTTP response."
 
 AUTH_TOKEN_REJECTED = "The token endpoint at {host} refused the request ({error})."

@@ -123,11 +123,15 @@ class ConnectionForm(forms.ModelForm):
         for name in REQUIRED_FIELDS[config]:
             if not cleaned.get(name) and name not in self.errors:
                 self.add_error(name, messages.FIELD_REQUIRED_FOR.format(what=what))
+        value = cleaned.get("api_key_value") or ""
+        if cleaned.get("api_key_location") == Connection.ApiKeyLocation.HEADER and value:
+            if not value.isprintable() or not value.isascii():
+                self.add_error("api_key_value", messages.HEADER_VALUE_UNSENDABLE)
         cleared = set(cleaned.get("clear_secrets") or ())
         for name in REQUIRED_SECRETS[config]:
             typed = cleaned.get(name)
             stored = self.instance.pk and self.instance.secret_is_set(name) and name not in cleared
-            if not typed and not stored:
+            if not typed and not stored and name not in self.errors:
                 label = Connection.SECRET_FIELDS[name]
                 self.add_error(name, messages.SECRET_REQUIRED.format(label=label))
         return cleaned

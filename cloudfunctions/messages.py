@@ -10,3 +10,6 @@ FIELD_REQUIRED_FOR = "This field is required for {what}."
 SECRET_REQUIRED = "Enter the {label}; it has not been set yet."
 CONNECTION_IN_USE = "This connection is used by {count} step(s): {steps}. Change those steps first."
 CONNECTION_NAME_TAKEN = "A connection with this name already exists."
+HEADER_VALUE_UNSENDABLE = (
+    "A header can only carry printable ASCII: no line breaks or accented letters."
+)

@@ -28,7 +28,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from cloudfunctions import errors
 
-STAGES = ("url", "dns", "ssrf", "connect", "tls", "timeout", "protocol")
+STAGES = ("url", "request", "dns", "ssrf", "connect", "tls", "timeout", "protocol")
 _CHUNK_BYTES = 64 * 1024
 
 
@@ -126,6 +126,12 @@ class GuardedMixin:
                 body, truncated = _read_capped(response, cap)
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 raise _translate(exc, host, watchdog, connect_seconds) from None
+            except ValueError:
+                # http.client refuses header values with line breaks or non-Latin-1 text, and
+                # its message quotes the value, which may be a credential.
+                raise OutboundError(
+                    "request", errors.OUTBOUND_HEADER_UNSENDABLE.format(host=host)
+                ) from None
             finally:
                 if response is not None:
                     response.close()

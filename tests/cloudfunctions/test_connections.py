@@ -189,3 +189,12 @@ def test_provider_switch_rerenders_fields_through_htmx(admin_client_):
     assert "Default region" in html and "Base URL" not in html
     assert "<html" not in html  # only the fragment
     assert "errorlist" not in html
+
+
+@pytest.mark.parametrize("value", ["line\nbreak", "zoë-key"])
+def test_a_header_api_key_must_be_sendable(value):
+    form = ConnectionForm({**API_KEY_POST, "api_key_value": value})
+    assert form.errors["api_key_value"] == [messages.HEADER_VALUE_UNSENDABLE]
+    assert ConnectionForm(
+        {**API_KEY_POST, "api_key_value": value, "api_key_location": "query"}
+    ).is_valid()

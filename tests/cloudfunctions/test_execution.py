@@ -307,3 +307,14 @@ def test_a_post_test_asks_for_confirmation_naming_the_host(api, designer_client)
     html = response.content.decode()
     assert "This sends a real POST request to 127.0.0.1:" in html
     assert not server.log and not step.runs.exists()
+
+
+def test_a_header_value_http_cannot_carry_is_a_failed_result_not_a_crash(api):
+    connection, server = api
+    cf = _cf(connection, headers=[{"key": '"X-Name"', "value": '"Zoë ✓"'}])
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    assert result.error_stage == "request"
+    assert result.error_message == errors.OUTBOUND_HEADER_UNSENDABLE.format(
+        host=f"127.0.0.1:{server.port}"
+    )
+    assert not server.log
