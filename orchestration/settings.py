@@ -128,6 +128,12 @@ TASKS = {
 }
 RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")}}
 
+# The run engine's retries: exponential backoff with jitter, capped.
+RUN_RETRY_BASE_DELAY_SECONDS = env.float("RUN_RETRY_BASE_DELAY_SECONDS", default=1.0)
+RUN_RETRY_MAX_DELAY_SECONDS = env.float("RUN_RETRY_MAX_DELAY_SECONDS", default=30.0)
+# Webhook payloads larger than this are refused.
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=256 * 1024)
+
 # Scripts only from our origin or carrying this response's nonce; no inline styles, no
 # framing, no plugins, forms post only here. htmx's indicator <style> is switched off in
 # base.html (app.css has the rules), so 'self' is enough for styles.
@@ -181,9 +187,3 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-
-# The run engine's retries: exponential backoff with jitter, capped.
-RUN_RETRY_BASE_DELAY_SECONDS = env.float("RUN_RETRY_BASE_DELAY_SECONDS", default=1.0)
-RUN_RETRY_MAX_DELAY_SECONDS = env.float("RUN_RETRY_MAX_DELAY_SECONDS", default=30.0)
-# Webhook payloads larger than this are refused.
-WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=256 * 1024)
