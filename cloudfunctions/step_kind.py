@@ -10,7 +10,7 @@ NOT_CONFIGURED = "Configure the cloud function."
 
 
 class CloudFunctionKind:
-    select_related = ("cloud_function__completion_event",)
+    select_related = ("cloud_function__completion_event", "cloud_function__connection")
 
     def event_name(self, step) -> str | None:
         cf = _cloud_function(step)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
 import http.cookiejar
+import itertools
 import socket
 import threading
 import time
@@ -261,8 +263,7 @@ class _Watchdog:
         # Own duplicates of the connections' descriptors: shutdown() acts on the shared
         # socket, and closing our duplicate can never close a descriptor reused elsewhere.
         self._sockets: dict[int, socket.socket] = {}
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self.finished = False
 
     def watch(self, handle: socket.socket) -> None:
         with self._lock:
@@ -273,24 +274,71 @@ class _Watchdog:
             if self.expired:
                 _shutdown(duplicate)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
+            if self.finished:
+                return
             self.expired = True
             for duplicate in self._sockets.values():
                 _shutdown(duplicate)
 
     def __enter__(self) -> _Watchdog:
         self._token = _current_watchdog.set(self)
-        self._timer.start()
+        _deadlines.schedule(time.monotonic() + self.seconds, self)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._timer.cancel()
         _current_watchdog.reset(self._token)
         with self._lock:
+            self.finished = True
             for duplicate in self._sockets.values():
                 duplicate.close()
             self._sockets.clear()
+
+
+class _DeadlineScheduler:
+    """One long-lived thread that expires every call's watchdog on time.
+
+    A threading.Timer per call would start a thread per call, which costs more than the
+    rest of the transport's overhead together; here a call costs a heap push.
+    """
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, deadline: float, watchdog: _Watchdog) -> None:
+        with self._condition:
+            # Started lazily, and again in a forked worker, where threads do not survive.
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="outbound-deadlines", daemon=True
+                )
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline, next(self._order), watchdog))
+            if self._heap[0][2] is watchdog:
+                self._condition.notify()
+
+    def _loop(self) -> None:
+        with self._condition:
+            while True:
+                while self._heap and self._heap[0][2].finished:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                deadline, _, watchdog = self._heap[0]
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    self._condition.wait(remaining)
+                    continue
+                heapq.heappop(self._heap)
+                watchdog.expire()
+
+
+_deadlines = _DeadlineScheduler()
 
 
 def _shutdown(sock: socket.socket) -> None:

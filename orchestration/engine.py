@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from orchestration import step_kinds
 from orchestration.models import Process, Run, StepRun
-from orchestration.services import step_run_record
 
 logger = logging.getLogger(__name__)
 
@@ -103,36 +102,57 @@ def execute(run_id: int) -> str:
         return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
     run = Run.objects.select_related("version").get(pk=run_id)
     related = {name for kind in step_kinds.all_kinds() for name in kind.select_related}
-    steps = list(run.version.steps.select_related(*related).order_by("position", "pk"))
+    steps = list(run.version.steps.select_related("process", *related).order_by("position", "pk"))
+    events = {event.name: event for event in run.version.events.all()}
     context = {"trigger": run.input, "events": dict(run.events)}
     for index, step in enumerate(steps):
         if index < run.next_position:
             continue
         kind = step_kinds.get(step.kind)
-        outcome = _run_step(run, step, kind, context)
+        outcome = _run_step(run, step, kind, context, events, last=index == len(steps) - 1)
         if outcome is None:  # cancelled meanwhile
             return Run.Status.CANCELLED
         if not outcome.ok:
             _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
             return Run.Status.FAILED
-        if name := kind.event_name(step):
-            context["events"][name] = outcome.payload
-        run.events = context["events"]
-        run.next_position = index + 1
-        run.save(update_fields=["events", "next_position"])
-    _finish(run, Run.Status.SUCCEEDED, "")
+    if not steps or run.next_position < len(steps):
+        _finish(run, Run.Status.SUCCEEDED, "")
     return Run.Status.SUCCEEDED
 
 
-def _run_step(run: Run, step, kind, context: dict):
+def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
     # Every attempt of a step carries the same key, so a retried POST is not applied twice.
     attempt_key = f"run-{run.pk}-step-{step.key}"
+    name = kind.event_name(step)
     for attempt in range(1, max(step.max_attempts, 1) + 1):
         if not _still_running(run):
             return None
         result = kind.run(step, context=context, attempt_key=attempt_key)
-        record = step_run_record(step=step, actor=None, result=result, is_test=False)
-        StepRun.objects.filter(pk=record.pk).update(run=run, attempt=attempt)
+        # One transaction per attempt: its record, and on success the run's progress
+        # (finished too, after the last step), so a crash never leaves them apart.
+        with transaction.atomic():
+            StepRun.objects.create(
+                step=step,
+                run=run,
+                attempt=attempt,
+                is_test=False,
+                duration_ms=result.duration_ms,
+                outcome=StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED,
+                request=result.request,
+                captured=result.payload,
+                error_stage=result.error_stage,
+                error_message=result.error_message,
+                event=events.get(name) if result.ok and name else None,
+            )
+            if result.ok:
+                if name:
+                    context["events"][name] = result.payload
+                run.events = context["events"]
+                run.next_position = step_index = run.next_position + 1
+                progress = {"events": run.events, "next_position": step_index}
+                if last:
+                    progress.update(status=Run.Status.SUCCEEDED, finished_at=timezone.now())
+                Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(**progress)
         if result.ok or not result.retryable or attempt == step.max_attempts:
             return result
         delay = backoff_delay(attempt, result.retry_after)

@@ -14,12 +14,12 @@ def main() -> int:
     from django.db import connection
     from django.test.utils import setup_test_environment, teardown_test_environment
 
-    from tests.benchmarks import bench_pages
+    from tests.benchmarks import bench_engine, bench_execution, bench_pages
 
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        for module in (bench_pages,):
+        for module in (bench_pages, bench_execution, bench_engine):
             module.run()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)

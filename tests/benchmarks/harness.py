@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from tests.queries import count_queries
 
 
 @dataclass
@@ -21,14 +20,43 @@ def measure(fn: Callable[[], object], *, repeat: int = 25, warmup: int = 3) -> M
     """Run fn repeatedly and return its median wall time and the queries of one run."""
     for _ in range(warmup):
         fn()
-    with CaptureQueriesContext(connection) as ctx:
+    with count_queries() as counter:
         fn()
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - start)
-    return Measurement(statistics.median(samples), len(ctx.captured_queries))
+    return Measurement(statistics.median(samples), counter.count)
+
+
+def measure_interleaved(
+    *fns: Callable[[], object], repeat: int = 25, warmup: int = 3
+) -> list[Measurement]:
+    """Like `measure` for several functions, alternating them call by call.
+
+    Two medians taken one after the other drift apart with whatever else the machine does
+    meanwhile (the other core, frequency scaling, a server thread in the same process);
+    alternating exposes each function to the same conditions, so their ratio stays stable.
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    queries = []
+    for fn in fns:
+        with count_queries() as counter:
+            fn()
+        queries.append(counter.count)
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, times in zip(fns, samples, strict=True):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return [
+        Measurement(statistics.median(times), count)
+        for times, count in zip(samples, queries, strict=True)
+    ]
 
 
 def report(name: str, subject: Measurement, baseline: Measurement, note: str = "") -> str:

@@ -1,0 +1,110 @@
+"""Run engine throughput: runs per second with 1, 2 and 4 db_worker processes on PostgreSQL,
+against the bare execution service called in a loop in this process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+from django.db.models import Max, Min
+from django.test import override_settings
+
+from cloudfunctions.execution import cloud_function_execute
+from orchestration import deployments, engine
+from orchestration.models import Run
+from tests.benchmarks.bench_execution import _tls_server
+from tests.cloudfunctions.factories import (
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+    ProcessFactory,
+    StepFactory,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS_PER_WORKER = 100
+TARGET_PER_WORKER = 50.0
+
+
+def run() -> None:
+    if connection.vendor != "postgresql":
+        print(
+            "engine throughput: skipped (needs PostgreSQL; scripts/bench uses it when it answers "
+            "on 127.0.0.1:5432, or set DATABASE_URL)",
+            flush=True,
+        )
+        return
+    with (
+        _tls_server() as (server, bundle),
+        override_settings(OUTBOUND_ALLOW_LOOPBACK=True, OUTBOUND_CA_BUNDLE=bundle),
+    ):
+        _run(server, bundle)
+
+
+def _run(server, bundle: str) -> None:
+    process = ProcessFactory(name="Engine bench")
+    cf = CloudFunctionFactory(
+        step=StepFactory(process=process, position=1),
+        connection=ApiKeyConnectionFactory(base_url=server.url_for("/api").rstrip("/")),
+        method="GET",
+        uri='"/v1/charges"',
+        body="",
+        completion_event=EventFactory(process=process, name="charges.listed"),
+    )
+    deployments.process_deploy(process=process, actor=None)
+    process.refresh_from_db()
+
+    calls = 200
+    started = time.perf_counter()
+    for _ in range(calls):
+        assert cloud_function_execute(cloud_function=cf, context={"trigger": {}}).ok
+    bare_rate = calls / (time.perf_counter() - started)
+    print(f"engine baseline: bare execution service in a loop, {bare_rate:.1f} steps/s", flush=True)
+
+    single = None
+    for workers in (1, 2, 4):
+        rate = _drain(process, workers, bundle)
+        single = single or rate
+        per_worker = rate / workers
+        verdict = "ok" if per_worker >= TARGET_PER_WORKER else "BELOW TARGET"
+        print(
+            f"engine with {workers} worker(s): {rate:.1f} steps/s ({per_worker:.1f} per worker, "
+            f"target >= {TARGET_PER_WORKER:.0f}: {verdict}), ratio to bare loop "
+            f"{rate / bare_rate:.2f}x, scaling vs 1 worker {rate / single:.2f}x",
+            flush=True,
+        )
+
+
+def _drain(process, workers: int, bundle: str) -> float:
+    """Queue runs, let `workers` processes drain them, and return steps per second."""
+    Run.objects.all().delete()
+    total = RUNS_PER_WORKER * workers
+    for n in range(total):
+        engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "OUTBOUND_ALLOW_LOOPBACK": "true",
+        "OUTBOUND_CA_BUNDLE": bundle,
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
+    procs = [
+        subprocess.Popen(
+            command + ["--worker-id", f"bench{i}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        )
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.wait(timeout=600)
+    done = Run.objects.filter(status=Run.Status.SUCCEEDED)
+    assert done.count() == total, Run.objects.values_list("status", "error_message")[:5]
+    # Worker start-up (importing Django) is not engine time: measure first claim to last finish.
+    span = done.aggregate(first=Min("started_at"), last=Max("finished_at"))
+    seconds = (span["last"] - span["first"]).total_seconds()
+    return total / seconds
