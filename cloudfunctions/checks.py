@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from cloudfunctions import cel
 from cloudfunctions.models import CloudFunction
+from orchestration.jsontext import JSONTextError, parse_json
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,15 @@ def check_json_body(text: str) -> list[FieldProblem]:
     if not text.strip():
         return []
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
+        parse_json(text)
+    except JSONTextError as exc:
         return [
             FieldProblem(
                 "Body",
                 f"Not valid JSON: {exc.msg}",
-                exc.lineno,
-                exc.colno,
-                cel.caret(text, exc.lineno, exc.colno),
+                exc.line,
+                exc.column,
+                cel.caret(text, exc.line, exc.column),
             )
         ]
     return []

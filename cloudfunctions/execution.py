@@ -22,6 +22,7 @@ from cloudfunctions.models import CloudFunction
 from cloudfunctions.redaction import Redactor
 from cloudfunctions.secrets import SecretDecryptionError
 from cloudfunctions.urls_build import UnsafeURI, build_url
+from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.step_kinds import StepResult
 
 logger = logging.getLogger(__name__)
@@ -73,9 +74,9 @@ def _body(cf: CloudFunction, context: dict) -> bytes | None:
             raise StepFailure("cel", BODY_NOT_OBJECT)
     else:
         try:
-            value = json.loads(cf.body)
-        except json.JSONDecodeError as exc:
-            message = BODY_NOT_JSON.format(msg=exc.msg, line=exc.lineno, column=exc.colno)
+            value = parse_json(cf.body)
+        except JSONTextError as exc:
+            message = BODY_NOT_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
             raise StepFailure("body", message) from None
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -135,9 +136,9 @@ def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
     body: Any = text
     if "json" in content_type and not response.truncated:
         try:
-            body = json.loads(text) if text.strip() else None
-        except json.JSONDecodeError:
-            body = text
+            body = parse_json(text) if text.strip() else None
+        except JSONTextError:
+            body = text  # malformed or absurdly nested: the designer sees the text
     return redact(
         {
             "status": response.status,

@@ -124,9 +124,9 @@ class ConnectionForm(forms.ModelForm):
             if not cleaned.get(name) and name not in self.errors:
                 self.add_error(name, messages.FIELD_REQUIRED_FOR.format(what=what))
         value = cleaned.get("api_key_value") or ""
-        if cleaned.get("api_key_location") == Connection.ApiKeyLocation.HEADER and value:
-            if not value.isprintable() or not value.isascii():
-                self.add_error("api_key_value", messages.HEADER_VALUE_UNSENDABLE)
+        in_header = cleaned.get("api_key_location") == Connection.ApiKeyLocation.HEADER
+        if in_header and not (value.isprintable() and value.isascii()):
+            self.add_error("api_key_value", messages.HEADER_VALUE_UNSENDABLE)
         cleared = set(cleaned.get("clear_secrets") or ())
         for name in REQUIRED_SECRETS[config]:
             typed = cleaned.get(name)

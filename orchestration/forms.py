@@ -4,6 +4,7 @@ import json
 
 from django import forms
 
+from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.models import Process
 
 
@@ -28,11 +29,9 @@ class ProcessForm(forms.ModelForm):
     def clean_test_input(self):
         text = self.cleaned_data["test_input"].strip() or "{}"
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-            ) from exc
+            value = parse_json(text)
+        except JSONTextError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
         if not isinstance(value, dict):
             raise forms.ValidationError("The test input must be a JSON object ({…}).")
         return value
@@ -55,11 +54,9 @@ class SamplePayloadForm(forms.Form):
 
     def clean_payload(self):
         try:
-            value = json.loads(self.cleaned_data["payload"])
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-            ) from exc
+            value = parse_json(self.cleaned_data["payload"])
+        except JSONTextError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
         if not isinstance(value, dict):
             raise forms.ValidationError("A sample payload is a JSON object ({…}).")
         return value

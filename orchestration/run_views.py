@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from orchestration import deployments, engine
+from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.middleware import login_exempt
 from orchestration.models import Process, Run
 from orchestration.roles import designer_required
@@ -67,13 +68,11 @@ def run_now(request, pk: int):
     process = _draft(pk)
     text = request.POST.get("input", "").strip() or "{}"
     try:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError
-    except json.JSONDecodeError as exc:
-        message = RUN_INPUT_BAD_JSON.format(msg=exc.msg, line=exc.lineno, column=exc.colno)
+        data = parse_json(text)
+    except JSONTextError as exc:
+        message = RUN_INPUT_BAD_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
         return _runs_page(request, process, input_error=message, input_text=text, status=400)
-    except ValueError:
+    if not isinstance(data, dict):
         return _runs_page(
             request, process, input_error=WEBHOOK_NOT_OBJECT, input_text=text, status=400
         )
@@ -171,13 +170,10 @@ def webhook(request, pk: int):
     if len(body) > limit:
         return JsonResponse({"error": WEBHOOK_TOO_LARGE.format(limit=limit)}, status=413)
     try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = getattr(exc, "msg", "not UTF-8")
-        line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
-        return JsonResponse(
-            {"error": WEBHOOK_BAD_JSON.format(msg=msg, line=line, column=column)}, status=400
-        )
+        data = parse_json(body or b"{}")
+    except JSONTextError as exc:
+        message = WEBHOOK_BAD_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
+        return JsonResponse({"error": message}, status=400)
     if not isinstance(data, dict):
         return JsonResponse({"error": WEBHOOK_NOT_OBJECT}, status=400)
     try:

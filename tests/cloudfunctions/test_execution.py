@@ -318,3 +318,11 @@ def test_a_header_value_http_cannot_carry_is_a_failed_result_not_a_crash(api):
         host=f"127.0.0.1:{server.port}"
     )
     assert not server.log
+
+
+def test_a_deeply_nested_json_response_is_captured_as_text(api):
+    connection, server = api
+    bomb = "[" * 100_000 + "]" * 100_000
+    server.expect_request("/api/v1/charges").respond_with_data(bomb, content_type="application/json")
+    result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
+    assert result.ok and result.payload["body"] == bomb

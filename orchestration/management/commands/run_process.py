@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from django.core.management.base import BaseCommand, CommandError
 
 from orchestration import engine
+from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.models import Process, Run
 
 
@@ -23,9 +22,9 @@ class Command(BaseCommand):
         if found.count() != 1:
             raise CommandError(f"No single process matches {process!r}.")
         try:
-            data = json.loads(input)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--input is not valid JSON: {exc.msg}.") from exc
+            data = parse_json(input)
+        except JSONTextError as exc:
+            raise CommandError(f"--input is not valid JSON: {exc}.") from None
         if not isinstance(data, dict):
             raise CommandError("--input must be a JSON object.")
         try:
