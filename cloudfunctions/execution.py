@@ -21,7 +21,7 @@ from cloudfunctions.connection_auth import auth_for
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.redaction import Redactor
 from cloudfunctions.secrets import SecretDecryptionError
-from cloudfunctions.urls_build import UnsafeURI, build_url
+from cloudfunctions.urls_build import BASE_URL_INVALID, UnsafeURI, build_url
 from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.step_kinds import StepResult
 
@@ -29,11 +29,14 @@ logger = logging.getLogger(__name__)
 
 NO_CONNECTION = "The cloud function has no connection."
 HEADER_NAME_INVALID = "{field}: {name!r} is not a valid header name."
+HEADER_VALUE_INVALID = "{field}: a header value cannot hold control characters."
 BODY_NOT_JSON = "Body: not valid JSON ({msg} at line {line}, column {column})."
 BODY_NOT_OBJECT = "Body: the CEL expression must evaluate to a map or a list."
 HTTP_ERROR = "{host} answered HTTP {status}."
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Control characters (tab aside) have no place in a header value; NUL would reach the wire.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class StepFailure(Exception):
@@ -98,12 +101,17 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
         name = _evaluate_string(row["key"], field, context)
         if not _TOKEN.match(name):
             raise StepFailure("cel", HEADER_NAME_INVALID.format(field=field, name=name[:60]))
-        headers[name] = _evaluate_string(row["value"], f"Header {number} value", context)
+        value = _evaluate_string(row["value"], f"Header {number} value", context)
+        if _CONTROL.search(value):
+            raise StepFailure("cel", HEADER_VALUE_INVALID.format(field=f"Header {number} value"))
+        headers[name] = value
     body = _body(cf, context)
     try:
         url = build_url(connection.endpoint, uri, query)
     except UnsafeURI as exc:
-        raise StepFailure("url", f"URI: {exc}") from None
+        raise StepFailure(
+            "url", str(exc) if str(exc) == BASE_URL_INVALID else f"URI: {exc}"
+        ) from None
     lower = {name.lower() for name in headers}
     if body is not None and "content-type" not in lower:
         headers["Content-Type"] = "application/json"

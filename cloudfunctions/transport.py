@@ -166,8 +166,15 @@ class GuardedSession(GuardedMixin, requests.Session):
 
 def host_of(url: str) -> str:
     """Return the host[:port] of an https URL the way allowed_hosts and messages spell it."""
-    parts = urlsplit(url)
-    return _display_host(parts.hostname or "", parts.port or 443)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:
+        raise OutboundError("url", errors.OUTBOUND_URL_INVALID) from None
+    if not parts.hostname:
+        # A base URL saved around the form's validation (shell, restored dump) lands here.
+        raise OutboundError("url", errors.OUTBOUND_URL_INVALID)
+    return _display_host(parts.hostname, port)
 
 
 def _host_key(host: str) -> tuple[str, int]:

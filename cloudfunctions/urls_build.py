@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
+from cloudfunctions import errors
+
 URI_MUST_START_WITH_SLASH = 'The URI must start with "/", like "/v1/charges".'
 URI_CLIMBS_OUT = 'The URI cannot contain ".." path segments.'
+BASE_URL_INVALID = errors.OUTBOUND_URL_INVALID
 URI_CHANGES_HOST = "The URI must be a path on the connection's base URL, not another address."
 
 # Characters a path may keep as they are (RFC 3986 pchar plus "/"), and "%" for
@@ -39,6 +42,10 @@ def build_url(base_url: str, uri: str, query: list[tuple[str, str]]) -> str:
         raise UnsafeURI(URI_CLIMBS_OUT)
     path = quote(_BAD_ESCAPE.sub("%25", path), safe=_PATH_SAFE)
     base = urlsplit(base_url)
+    try:
+        base.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise UnsafeURI(BASE_URL_INVALID) from None
     full_path = base.path.rstrip("/") + path
     pairs = [quote(p, safe="=%+:@/,;!$'()*-._~") for p in inline_query.split("&") if p]
     if query:

@@ -178,7 +178,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # cel-python logs whole activations (context variables) at DEBUG and ERROR.
-    "loggers": {"celpy": {"level": "CRITICAL", "propagate": False}},
+    "loggers": {
+        "celpy": {"level": "CRITICAL", "propagate": False},
+        # urllib3 logs request lines, query strings (API keys) included, at DEBUG.
+        "urllib3": {"level": "INFO"},
+    },
 }
 
 if not DEBUG:
