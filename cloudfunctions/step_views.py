@@ -25,6 +25,7 @@ from orchestration import step_kinds, variables
 from orchestration.models import Step
 from orchestration.roles import designer_required, is_connection_admin
 from orchestration.selectors import step_latest_run, test_context
+from orchestration.throttle import Throttled, check_test_run_allowed
 from orchestration.views import check_editable, editor_context
 
 TEMPLATE = "cloudfunctions/step_editor.html"
@@ -172,15 +173,23 @@ def _test(request, step: Step, *, confirmed: bool):
     cf = CloudFunction.objects.select_related("connection").get(step=step)
     step.refresh_from_db(fields=["problems", "revision"])
     context = {"step": step, "process": step.process, "cf": cf, "is_designer": True}
+    status = 200
     if cf.method != "GET" and not confirmed:
         context["needs_confirmation"] = True
         context["target_host"] = cf.connection.host if cf.connection_id else ""
     else:
-        run = orchestration_services.step_test_run(step=step, actor=request.user)
-        context.update(_run_context(step, run))
+        try:
+            # The server sends these requests: a per-user limit keeps it from being a cannon.
+            check_test_run_allowed(request.user)
+        except Throttled as throttled:
+            context["throttled"] = throttled.message
+            status = 429
+        else:
+            run = orchestration_services.step_test_run(step=step, actor=request.user)
+            context.update(_run_context(step, run))
     if request.htmx:
         # The save bumped the revision: the form's hidden copy follows out of band.
-        return render(request, TEMPLATE + "#test-result", {**context, "oob": True})
+        return render(request, TEMPLATE + "#test-result", {**context, "oob": True}, status=status)
     form = CloudFunctionForm(instance=cf, step=step)
     query, headers = row_formsets(cloud_function=cf)
     return _render(request, step, form, query, headers, extra=context)

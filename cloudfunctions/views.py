@@ -10,6 +10,7 @@ from cloudfunctions import selectors, services
 from cloudfunctions.forms import ConnectionForm
 from cloudfunctions.models import Connection
 from orchestration.roles import connection_admin_required, is_connection_admin
+from orchestration.throttle import Throttled, check_test_run_allowed
 
 
 @require_GET
@@ -108,6 +109,11 @@ def connection_test(request, pk: int):
     from cloudfunctions.connection_test import connection_test_run
 
     connection = get_object_or_404(Connection, pk=pk)
+    try:
+        check_test_run_allowed(request.user)
+    except Throttled as throttled:
+        messages.error(request, throttled.message)
+        return redirect(connection)
     result = connection_test_run(connection=connection, actor=request.user)
     template = "cloudfunctions/connection_detail.html"
     if request.htmx:

@@ -12,6 +12,7 @@ from orchestration import selectors, services, step_kinds
 from orchestration.forms import ProcessForm, SamplePayloadForm, StepNameForm
 from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.roles import designer_required, is_designer
+from orchestration.throttle import Throttled, check_test_run_allowed
 
 
 @require_GET
@@ -99,6 +100,11 @@ def process_editor(request, pk: int):
 @designer_required
 def process_test(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
+    try:
+        check_test_run_allowed(request.user)
+    except Throttled as throttled:
+        messages.error(request, throttled.message)
+        return redirect(process)
     runs = services.process_test_run(process=process, actor=request.user)
     if not runs:
         messages.warning(request, "The process has no steps to test.")

@@ -32,3 +32,19 @@ def admin_client_(client, admin_user):
     """A client signed in as a Connection administrator (pytest-django owns `admin_client`)."""
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Hash test users' passwords cheaply: the suite creates hundreds of them."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Sign-in and Test-run limits count in the cache; no test inherits another's counts."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

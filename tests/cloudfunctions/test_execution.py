@@ -323,6 +323,36 @@ def test_a_header_value_http_cannot_carry_is_a_failed_result_not_a_crash(api):
 def test_a_deeply_nested_json_response_is_captured_as_text(api):
     connection, server = api
     bomb = "[" * 100_000 + "]" * 100_000
-    server.expect_request("/api/v1/charges").respond_with_data(bomb, content_type="application/json")
+    server.expect_request("/api/v1/charges").respond_with_data(
+        bomb, content_type="application/json"
+    )
     result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
     assert result.ok and result.payload["body"] == bomb
+
+
+def test_test_runs_are_limited_per_user(api, designer_client, settings):
+    from tests.cloudfunctions.test_step_editor import _post
+
+    settings.TEST_RUN_LIMIT = 2
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_json({"ok": True})
+    cf = _cf(connection)
+    step = cf.step
+    url = f"/processes/{step.process_id}/steps/{step.pk}/"
+    statuses = []
+    for _ in range(3):
+        step.refresh_from_db()
+        data = _post(
+            step,
+            connection,
+            method="GET",
+            body="",
+            new_event_name=f"e{len(statuses)}",
+            _action="test",
+        )
+        data.update({"query-TOTAL_FORMS": "0", "headers-TOTAL_FORMS": "0"})
+        response = designer_client.post(url, data, HTTP_HX_REQUEST="true")
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 429]
+    assert "Too many Test runs" in response.content.decode()
+    assert len(server.log) == 2

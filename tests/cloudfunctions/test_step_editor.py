@@ -239,7 +239,9 @@ def test_attempts_are_set_per_step(designer_client):
     designer_client.post(_url(step), _post(step, ApiKeyConnectionFactory(), max_attempts=5))
     step.refresh_from_db()
     assert step.max_attempts == 5
-    response = designer_client.post(_url(step), _post(step, ApiKeyConnectionFactory(), max_attempts=99))
+    response = designer_client.post(
+        _url(step), _post(step, ApiKeyConnectionFactory(), max_attempts=99)
+    )
     assert "Ensure this value is less than or equal to 10" in response.content.decode()
     step.refresh_from_db()
     assert step.max_attempts == 5
@@ -271,8 +273,13 @@ def test_operation_picker_fills_method_uri_and_body_skeleton(designer_client):
     CloudFunctionFactory(step=step, connection=amazon)
     page = designer_client.get(_url(step)).content.decode()
     assert 'value="StartOutboundVoiceContact"' in page
-    data = _post(step, amazon, provider="amazon_connect", _action="fill_operation",
-                 operation="StartOutboundVoiceContact")
+    data = _post(
+        step,
+        amazon,
+        provider="amazon_connect",
+        _action="fill_operation",
+        operation="StartOutboundVoiceContact",
+    )
     html = designer_client.post(_url(step), data).content.decode()
     assert '<option value="PUT" selected>' in html
     assert 'value="&quot;/contact/outbound-voice&quot;"' in html

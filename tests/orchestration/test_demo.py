@@ -19,4 +19,6 @@ def test_seed_demo_is_idempotent_and_its_logins_work(capsys, settings):
     assert authenticate(username="admin", password="admin-demo-pass")
     process = Process.objects.get(name="Charge a customer")
     assert process.steps.count() == 2
-    assert all(step.is_complete for step in process.steps.all()), [s.problems for s in process.steps.all()]
+    assert all(step.is_complete for step in process.steps.all()), [
+        s.problems for s in process.steps.all()
+    ]

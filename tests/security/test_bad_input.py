@@ -1,0 +1,211 @@
+"""Hostile input to the step editor, its live check and execution: never a 500, always a
+clear message, and nothing already saved is lost."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.models import CloudFunction
+from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
+from tests.cloudfunctions.test_step_editor import _post, _rows
+
+pytestmark = pytest.mark.django_db
+
+FEW = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+MEGABYTE = "x" * (1024 * 1024)
+NASTY = [
+    "",
+    MEGABYTE,
+    '"' + MEGABYTE + '"',
+    "\x00",
+    "\r\n",
+    '"\\r\\nSet-Cookie: a=b"',
+    "é漢字🙂\u202e\u200b",
+    '"/' + "🙂" * 1000 + '"',
+    "(" * 5000,
+    "[" * 5000 + "]" * 5000,
+    "{{7*7}}",
+    "<script>alert(1)</script>",
+    '"a" + ' * 2000 + '"b"',
+    "\ud800",
+]
+FIELDS = ["name", "uri", "body", "new_event_name", "query-0-key", "headers-0-value", "method"]
+
+
+@pytest.fixture
+def saved(designer_client):
+    """A step saved once with a valid configuration."""
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    assert designer_client.post(_url(step), _post(step, connection)).status_code == 302
+    step.refresh_from_db()
+    return step, connection
+
+
+def _url(step):
+    return reverse("step-editor", args=[step.process_id, step.pk])
+
+
+def _check_url(step):
+    return reverse("cloud-function-check", args=[step.process_id, step.pk])
+
+
+def _snapshot(step):
+    cf = CloudFunction.objects.get(step=step)
+    return {
+        "name": cf.name,
+        "uri": cf.uri,
+        "body": cf.body,
+        "method": cf.method,
+        "query": cf.query_params,
+        "headers": cf.headers,
+        "event": cf.completion_event_id,
+    }
+
+
+def _clean(value: str) -> str:
+    # A lone surrogate cannot be sent as UTF-8 by any browser; post what one would send.
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _nasty_cases():
+    for field in FIELDS:
+        for number, value in enumerate(NASTY):
+            yield pytest.param(field, value, id=f"{field}-{number}")
+
+
+@pytest.mark.parametrize("field, value", list(_nasty_cases()))
+def test_nasty_values_in_each_field(designer_client, saved, field, value):
+    step, connection = saved
+    before = _snapshot(step)
+    data = _post(step, connection, completion_event_choice=str(before["event"]), new_event_name="")
+    data[field] = _clean(value)
+    response = designer_client.post(_url(step), data)
+    assert response.status_code in (200, 302, 400), response.status_code
+    after = _snapshot(step)
+    # Every field not touched keeps what was saved before.
+    untouched = {"name": "name", "uri": "uri", "body": "body", "method": "method"}
+    for key, column in untouched.items():
+        if key != field:
+            assert after[column] == before[column], key
+    if field != "new_event_name":
+        assert after["event"] == before["event"]
+    if response.status_code != 302:
+        html = response.content.decode()
+        assert "error" in html or "attention" in html or "incomplete" in html
+        assert "<script>alert(1)</script>" not in html
+
+
+def test_an_incomplete_form_saves_nothing(designer_client, saved):
+    step, connection = saved
+    before = _snapshot(step)
+    data = _post(step, connection, uri='"/changed"')
+    del data["query-TOTAL_FORMS"]
+    response = designer_client.post(_url(step), data)
+    assert response.status_code == 400
+    assert "nothing was saved" in response.content.decode()
+    assert _snapshot(step) == before
+
+
+@FEW
+@given(source=st.text(max_size=300))
+def test_any_cel_source_gets_a_clear_live_answer(designer_client, saved, source):
+    step, _ = saved
+    for field in ("uri", "headers-0-key", "query-0-value"):
+        response = designer_client.post(
+            _check_url(step), {"_field": field, field: _clean(source)}, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 200
+        assert "cel-status" in response.content.decode()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@FEW
+@given(body=st.one_of(json_values.map(__import__("json").dumps), st.text(max_size=300)))
+def test_any_json_body_gets_a_clear_live_answer(designer_client, saved, body):
+    step, _ = saved
+    for mode in ("json", "cel"):
+        response = designer_client.post(
+            _check_url(step), {"_field": "body", "body": _clean(body), "body_mode": mode}
+        )
+        assert response.status_code == 200
+        assert "cel-status" in response.content.decode()
+
+
+@FEW
+@given(
+    uri=st.text(max_size=200),
+    key=st.text(max_size=50),
+    value=st.text(max_size=50),
+    body=st.text(max_size=200),
+)
+def test_any_unicode_saves_or_is_refused_clearly(designer_client, saved, uri, key, value, body):
+    step, connection = saved
+    step.refresh_from_db()
+    data = _post(step, connection, uri=_clean(uri), body=_clean(body), new_event_name="")
+    data.update(_rows("headers", [(_clean(key), _clean(value))]))
+    data["completion_event_choice"] = ""
+    before = _snapshot(step)
+    response = designer_client.post(_url(step), data)
+    assert response.status_code in (200, 302, 400)
+    if response.status_code == 400:  # Django refuses NUL characters in any form field
+        assert "\x00" in key + value
+        assert "nothing was saved" in response.content.decode()
+        assert _snapshot(step) == before
+    else:
+        # Django's form fields strip surrounding whitespace; the rest is kept as typed.
+        assert CloudFunction.objects.get(step=step).uri == _clean(uri).strip()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [{"key": '"X-A\\r\\nInjected"', "value": '"1"'}],
+        [{"key": '"X-A\\nInjected"', "value": '"1"'}],
+        [{"key": '"X A"', "value": '"1"'}],
+        [{"key": '""', "value": '"1"'}],
+        [{"key": '"X-Ok"', "value": '"1\\r\\nInjected: yes"'}],
+        [{"key": '"X-Ok"', "value": '"1\\nInjected: yes"'}],
+        [{"key": '"X-Ok"', "value": '"1\\u0000"'}],
+    ],
+    ids=["crlf-name", "lf-name", "space-name", "empty-name", "crlf-value", "lf-value", "nul"],
+)
+def test_header_injection_is_refused_before_sending(outbound_tls, tls_httpserver, headers):
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    cf = CloudFunction.objects.create(
+        step=StepFactory(), connection=connection, method="GET", uri='"/x"', headers=headers
+    )
+    result = cloud_function_execute(cloud_function=cf, context={})
+    assert not result.ok and result.error_stage == "cel", result.error_message
+    assert "Header 1" in result.error_message
+    assert not tls_httpserver.log
+
+
+@pytest.mark.parametrize("mode", ["json", "cel"])
+def test_deeply_nested_bodies_fail_the_step_cleanly(outbound_tls, tls_httpserver, mode):
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    cf = CloudFunction.objects.create(
+        step=StepFactory(),
+        connection=connection,
+        method="POST",
+        uri='"/x"',
+        body_mode=mode,
+        body="[" * 100_000 + "]" * 100_000,
+    )
+    result = cloud_function_execute(cloud_function=cf, context={})
+    assert not result.ok and result.error_stage in ("body", "cel"), result.error_message
+    assert not tls_httpserver.log

@@ -1,0 +1,210 @@
+"""Every URL × anonymous / designer / connection administrator / superuser × GET / POST.
+
+Expectations come from the views' decorators: sign-in first (LoginRequiredMiddleware), then
+the allowed methods, then the role. A URL added without a row here fails the walk test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.urls import URLResolver, get_resolver, reverse
+
+from orchestration.models import Process, Run
+from tests import factories as users
+from tests.cloudfunctions.factories import (
+    ApiKeyConnectionFactory,
+    CloudFunctionFactory,
+    EventFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ANY, DESIGNER, ADMIN, PUBLIC = "signed in", "designer", "connection admin", "public"
+TOKEN = "webhook token"  # reachable signed out; refused 403 without the process's token
+EXEMPT = {"login", "webhook"}  # login_exempt or the sign-in page itself
+
+# name -> {method: who may}; a method missing is answered 405.
+RULES = {
+    "home": {"GET": ANY},
+    "login": {"GET": PUBLIC, "POST": PUBLIC},
+    "logout": {"POST": ANY},
+    "process-list": {"GET": ANY},
+    "process-create": {"GET": DESIGNER, "POST": DESIGNER},
+    "process-editor": {"GET": ANY, "POST": DESIGNER},
+    "process-duplicate": {"POST": DESIGNER},
+    "process-delete": {"GET": DESIGNER, "POST": DESIGNER},
+    "process-test": {"POST": DESIGNER},
+    "event-sample": {"POST": DESIGNER},
+    "step-create": {"POST": DESIGNER},
+    "step-editor": {"GET": ANY, "POST": DESIGNER},
+    "step-rename": {"POST": DESIGNER},
+    "step-move": {"POST": DESIGNER},
+    "step-delete": {"POST": DESIGNER},
+    "cloud-function-check": {"POST": DESIGNER},
+    "process-runs": {"GET": ANY},
+    "process-deploy": {"POST": DESIGNER},
+    "process-rollback": {"POST": DESIGNER},
+    "webhook-rotate": {"POST": DESIGNER},
+    "run-now": {"POST": DESIGNER},
+    "run-detail": {"GET": ANY},
+    "run-cancel": {"POST": DESIGNER},
+    "run-rerun": {"POST": DESIGNER},
+    "webhook": {"POST": TOKEN},
+    "connection-list": {"GET": ANY},
+    "connection-create": {"GET": ADMIN, "POST": ADMIN},
+    "connection-detail": {"GET": ADMIN},
+    "connection-edit": {"GET": ADMIN, "POST": ADMIN},
+    "connection-delete": {"GET": ADMIN, "POST": ADMIN},
+    "connection-test": {"POST": ADMIN},
+}
+
+# The admin pages of this project's models; Django's admin wants is_staff on top.
+ADMIN_MODELS = [
+    model
+    for model in admin.site._registry
+    if model._meta.app_label in ("cloudfunctions", "orchestration", "auth")
+]
+ADMIN_PAGES = ["admin:index"] + [
+    f"admin:{m._meta.app_label}_{m._meta.model_name}_{page}"
+    for m in ADMIN_MODELS
+    for page in ("changelist", "add", "change", "history", "delete")
+]
+
+
+def _project_names():
+    names = []
+    for pattern in get_resolver().url_patterns:
+        stack = [pattern]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, URLResolver):
+                if item.namespace != "admin":
+                    stack.extend(item.url_patterns)
+            elif item.name:
+                names.append(item.name)
+    return names
+
+
+def test_every_url_has_a_rule():
+    assert sorted(set(_project_names()) - set(RULES)) == []
+
+
+ROLES = {
+    "anonymous": None,
+    "designer": users.designer,
+    "connection admin": users.connection_admin,
+    "superuser": lambda: users.UserFactory(is_superuser=True, is_staff=True),
+}
+
+
+def _may(role: str, who: str) -> bool:
+    if who in (PUBLIC, ANY) or role == "superuser":
+        return True
+    return (role, who) in (("designer", DESIGNER), ("connection admin", ADMIN))
+
+
+@pytest.fixture
+def objects(settings, tls_ca_bundle):
+    """One of everything a URL can name. Connection tests stay off the network."""
+    settings.OUTBOUND_ALLOW_LOOPBACK = False
+    cf = CloudFunctionFactory(connection=ApiKeyConnectionFactory(base_url="https://127.0.0.1:9"))
+    process = cf.step.process
+    version = Process.objects.create(name=process.name, version_of=process, version_number=1)
+    run = Run.objects.create(process=process, version=version, trigger=Run.Trigger.UI)
+    return {
+        "pk": process.pk,
+        "step_pk": cf.step.pk,
+        "event_pk": EventFactory(process=process).pk,
+        "version_pk": version.pk,
+        "run_pk": run.pk,
+        "connection": ApiKeyConnectionFactory(base_url="https://127.0.0.1:9").pk,
+    }
+
+
+def _url(name: str, objects: dict) -> str:
+    pattern = next(p for p in _patterns() if p[1] == name)[0]
+    kwargs = {}
+    for key in ("pk", "step_pk", "event_pk", "version_pk", "run_pk"):
+        if f"<int:{key}>" in pattern:
+            kwargs[key] = objects[key]
+    if name.startswith("connection-") and "pk" in kwargs:
+        kwargs["pk"] = objects["connection"]
+    return reverse(name, kwargs=kwargs)
+
+
+def _patterns():
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.namespace != "admin":
+                    yield from walk(p.url_patterns, prefix + str(p.pattern))
+            else:
+                yield prefix + str(p.pattern), p.name
+
+    return list(walk(get_resolver().url_patterns))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", RULES)
+def test_matrix(client, objects, name, role, method):
+    user = ROLES[role]() if ROLES[role] else None
+    if user:
+        client.force_login(user)
+    url = _url(name, objects)
+    response = getattr(client, method.lower())(url)
+    who = RULES[name].get(method)
+    location = response.headers.get("Location", "")
+    if user is None and name not in EXEMPT:
+        assert response.status_code == 302 and location.startswith("/login/?next="), response
+    elif who is None:
+        assert response.status_code == 405
+    elif who == TOKEN:
+        assert response.status_code == 403 and response.json()["error"]
+    elif not _may(role, who):
+        assert response.status_code == 403
+    else:
+        assert response.status_code < 500
+        assert response.status_code not in (403, 405)
+        assert not location.startswith("/login/?next=")
+
+
+def _admin_url(name: str) -> str:
+    if name.endswith(("_change", "_history", "_delete")):
+        model = next(
+            m
+            for m in ADMIN_MODELS
+            if name.rsplit("_", 1)[0] == f"admin:{m._meta.app_label}_{m._meta.model_name}"
+        )
+        obj = model._default_manager.order_by("pk").first()
+        return reverse(name, args=[obj.pk])
+    return reverse(name)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", ADMIN_PAGES)
+def test_admin_matrix(client, objects, name, role, method):
+    from django.contrib.auth.models import Group
+
+    from cloudfunctions.models import ConnectionAuditEntry
+    from orchestration.models import StepRun
+
+    StepRun.objects.create(step_id=objects["step_pk"], outcome="succeeded", captured={})
+    ConnectionAuditEntry.objects.create(connection_name="c", action="created")
+    Group.objects.get_or_create(name="Process designers")
+    users.UserFactory(username="someone")
+    user = ROLES[role]() if ROLES[role] else None
+    if user:
+        client.force_login(user)
+    response = getattr(client, method.lower())(_admin_url(name))
+    location = response.headers.get("Location", "")
+    if user is None:
+        assert response.status_code == 302 and location.startswith("/login/?next=")
+    elif not user.is_staff:
+        assert response.status_code == 302 and location.startswith("/admin/login/")
+    else:
+        assert response.status_code in (200, 302, 403), response
+        if response.status_code == 403:  # the audit trail is read-only, even for superusers
+            assert "connectionauditentry" in name and method == "POST"
