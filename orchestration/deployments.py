@@ -9,9 +9,8 @@ import secrets
 from django.db import transaction
 from django.db.models import Max
 
-from orchestration import step_kinds
-from orchestration.models import CompletionEvent, Process, Step
-from orchestration.services import step_refresh_problems
+from orchestration.models import Process
+from orchestration.services import process_copy_contents, step_refresh_problems
 
 DEPLOY_INCOMPLETE = "Deploy refused: complete these steps first: {steps}."
 DEPLOY_EMPTY = "Deploy refused: the process has no steps."
@@ -43,20 +42,7 @@ def process_deploy(*, process: Process, actor) -> Process:
         version_of=process,
         version_number=number,
     )
-    for event in process.events.all():
-        CompletionEvent.objects.create(
-            process=version, name=event.name, description=event.description
-        )
-    for step in steps:
-        frozen = Step.objects.create(
-            process=version,
-            name=step.name,
-            key=step.key,
-            position=step.position,
-            kind=step.kind,
-            max_attempts=step.max_attempts,
-        )
-        step_kinds.get(step.kind).copy(step, frozen)
+    process_copy_contents(source=process, target=version)
     process.live_version = version
     process.state = Process.State.DEPLOYED
     process.save(update_fields=["live_version", "state", "updated_at"])

@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from orchestration import step_kinds
-from orchestration.models import Process, Run, StepRun
+from orchestration.models import Process, Run
+from orchestration.services import step_run_record
 
 logger = logging.getLogger(__name__)
 
@@ -131,18 +132,14 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
         # One transaction per attempt: its record, and on success the run's progress
         # (finished too, after the last step), so a crash never leaves them apart.
         with transaction.atomic():
-            StepRun.objects.create(
+            step_run_record(
                 step=step,
+                actor=None,
+                result=result,
+                is_test=False,
                 run=run,
                 attempt=attempt,
-                is_test=False,
-                duration_ms=result.duration_ms,
-                outcome=StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED,
-                request=result.request,
-                captured=result.payload,
-                error_stage=result.error_stage,
-                error_message=result.error_message,
-                event=events.get(name) if result.ok and name else None,
+                events=events,
             )
             if result.ok:
                 if name:

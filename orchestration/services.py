@@ -27,24 +27,30 @@ def process_duplicate(*, process: Process, actor) -> Process:
         test_input=process.test_input,
         created_by=actor,
     )
-    for event in process.events.all():
+    process_copy_contents(source=process, target=copy)
+    return copy
+
+
+def process_copy_contents(*, source: Process, target: Process) -> None:
+    """Copy a process's completion events and steps, with each step kind's configuration."""
+    for event in source.events.all():
         CompletionEvent.objects.create(
-            process=copy,
+            process=target,
             name=event.name,
             description=event.description,
             sample_payload=event.sample_payload,
         )
-    for step in process.steps.all():
+    for step in source.steps.order_by("position", "pk"):
         new_step = Step.objects.create(
-            process=copy,
+            process=target,
             name=step.name,
             key=step.key,
             position=step.position,
             kind=step.kind,
+            max_attempts=step.max_attempts,
             problems=step.problems,
         )
         step_kinds.get(step.kind).copy(step, new_step)
-    return copy
 
 
 def _unique_key(process: Process, name: str, exclude_pk: int | None = None) -> str:
@@ -122,21 +128,41 @@ def step_refresh_problems(*, process: Process) -> None:
         Step.objects.bulk_update(changed, ["problems"])
 
 
-def step_run_record(*, step: Step, actor, result: StepResult, is_test: bool) -> StepRun:
-    """Store one run of a step and the completion event it emitted (its payload is the capture)."""
-    kind = step_kinds.get(step.kind)
-    event_name = kind.event_name(step) if result.ok else None
+def step_run_record(
+    *,
+    step: Step,
+    actor,
+    result: StepResult,
+    is_test: bool,
+    run=None,
+    attempt: int = 1,
+    events: dict[str, CompletionEvent] | None = None,
+) -> StepRun:
+    """Store one run of a step and the completion event it emitted (its payload is the capture).
+
+    `events` maps event names to events when the caller has them at hand (the engine).
+    """
+    event_name = step_kinds.get(step.kind).event_name(step) if result.ok else None
+    event = None
+    if event_name:
+        event = (
+            events.get(event_name)
+            if events is not None
+            else step.process.events.filter(name=event_name).first()
+        )
     return StepRun.objects.create(
         step=step,
         started_by=actor,
         is_test=is_test,
+        run=run,
+        attempt=attempt,
         duration_ms=result.duration_ms,
         outcome=StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED,
         request=result.request,
         captured=result.payload,
         error_stage=result.error_stage,
         error_message=result.error_message,
-        event=step.process.events.filter(name=event_name).first() if event_name else None,
+        event=event,
     )
 
 

@@ -51,7 +51,7 @@ def test_test_input_must_be_a_json_object_and_typed_text_is_kept(designer_client
 
 
 def test_duplicate_copies_steps_events_and_cloud_functions(designer_client):
-    cf = CloudFunctionFactory(completion_event=None)
+    cf = CloudFunctionFactory(completion_event=None, step__max_attempts=5)
     event = EventFactory(process=cf.step.process, name="charge.created")
     cf.completion_event = event
     cf.save()
@@ -59,6 +59,7 @@ def test_duplicate_copies_steps_events_and_cloud_functions(designer_client):
     copy = Process.objects.get(name=f"{cf.step.process.name} (copy)")
     copied = copy.steps.get().cloud_function
     assert copied.uri == cf.uri and copied.pk != cf.pk
+    assert copied.step.max_attempts == 5
     assert copied.completion_event.process == copy
     assert copied.completion_event.name == "charge.created"
 
