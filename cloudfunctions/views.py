@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -29,17 +31,36 @@ def _connection_form_page(request, form: ConnectionForm, connection: Connection 
     template = "cloudfunctions/connection_form.html"
     if request.htmx and request.POST.get("_refresh"):
         template += "#fields"
+    elif _inline(request):
+        template = INLINE_TEMPLATE
     return render(request, template, {"form": form, "connection": connection})
 
 
+INLINE_TEMPLATE = "cloudfunctions/connection_inline.html"
+
+
+def _inline(request) -> bool:
+    """The step editor's "New connection" form, which stays on the editor page."""
+    return bool(request.htmx and request.GET.get("inline"))
+
+
 def _save(request, connection: Connection | None):
-    form = ConnectionForm(request.POST or None, instance=connection)
+    # Inline in the step editor, field ids must not collide with the step form's.
+    auto_id = "inline_%s" if _inline(request) else "id_%s"
+    form = ConnectionForm(request.POST or None, instance=connection, auto_id=auto_id)
     if request.method == "POST" and not request.POST.get("_refresh") and form.is_valid():
         fields = {name: form.cleaned_data[name] for name in ConnectionForm.Meta.fields}
         if connection is None:
             connection = services.connection_create(
                 actor=request.user, fields=fields, secrets=form.secret_changes()
             )
+            if _inline(request):
+                response = render(request, INLINE_TEMPLATE, {"created": connection})
+                created = {"pk": connection.pk, "name": connection.name}
+                created["provider"] = connection.provider
+                # The editor's script adds the new connection to its picker and selects it.
+                response["HX-Trigger"] = json.dumps({"connectionCreated": created})
+                return response
             messages.success(request, f"Connection “{connection.name}” created.")
         else:
             services.connection_update(
@@ -52,7 +73,7 @@ def _save(request, connection: Connection | None):
         return redirect(connection)
     if request.method == "POST" and request.POST.get("_refresh"):
         # Re-render for a provider or auth type switch: show fields, not errors.
-        form = ConnectionForm(request.POST, instance=connection)
+        form = ConnectionForm(request.POST, instance=connection, auto_id=auto_id)
         form._errors = {}
     return _connection_form_page(request, form, connection)
 

@@ -105,3 +105,21 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   }, 100);
 });
 document.addEventListener("htmx:afterRequest", () => clearInterval(elapsedTimer));
+
+// A connection created inline in the step editor joins the picker, selected.
+document.body.addEventListener("connectionCreated", (event) => {
+  const select = document.getElementById("id_connection");
+  if (!select) return;
+  const option = new Option(event.detail.name, event.detail.pk, true, true);
+  option.dataset.provider = event.detail.provider;
+  select.add(option);
+  const provider = document.getElementById("id_provider");
+  if (provider) provider.value = event.detail.provider;
+});
+
+// "New connection…" opens the inline form below the step form.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest('a[href="#new-connection"]');
+  const details = document.getElementById("new-connection");
+  if (link && details) details.open = true;
+});

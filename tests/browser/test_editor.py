@@ -7,9 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from orchestration.roles import CONNECTION_ADMINS, DESIGNERS
 from tests.browser.conftest import sign_in
-from tests.cloudfunctions.factories import ApiKeyConnectionFactory
-from tests.factories import PASSWORD
+from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
+from tests.factories import PASSWORD, UserFactory
 
 
 def _add_row(page, legend: str, key: str, value: str) -> None:
@@ -129,3 +130,21 @@ def test_test_button_captures_and_maps_into_the_next_step(page, live_server, des
     page.get_by_role("button", name="Test", exact=True).click()
     expect(page.locator("#test-result")).to_contain_text("Succeeded")
     expect(page.locator("#test-result")).to_contain_text('"re_1"')
+
+
+def test_a_designer_who_is_also_an_administrator_creates_a_connection_inline(page, live_server):
+    user = UserFactory(username="both", roles=[DESIGNERS, CONNECTION_ADMINS])
+    step = StepFactory(name="Call")
+    sign_in(page, user.username, PASSWORD)
+    page.goto(f"/processes/{step.process_id}/steps/{step.pk}/?configure=1")
+    page.get_by_role("link", name="New connection…").click()
+    inline = page.locator("#inline-connection")
+    inline.get_by_label("Connection name").fill("Inline API")
+    inline.get_by_label("Cloud provider").select_option(label="Custom")
+    inline.get_by_label("Base URL").fill("https://api.example.com")
+    inline.get_by_label("Name", exact=True).fill("x-api-key")
+    inline.get_by_label("Value").fill("inline-secret-value")
+    inline.get_by_role("button", name="Create connection").click()
+    expect(page.get_by_text("Connection “Inline API” created and selected above.")).to_be_visible()
+    expect(page.locator("#id_connection option:checked")).to_have_text("Inline API")
+    assert "inline-secret-value" not in page.content()
