@@ -102,6 +102,7 @@ def execute(run_id: int) -> str:
     if not claimed:
         return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
     run = Run.objects.select_related("version").get(pk=run_id)
+    run.started_position = run.next_position
     related = {name for kind in step_kinds.all_kinds() for name in kind.select_related}
     steps = list(run.version.steps.select_related("process", *related).order_by("position", "pk"))
     events = {event.name: event for event in run.version.events.all()}
@@ -126,7 +127,9 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
     attempt_key = f"run-{run.pk}-step-{step.key}"
     name = kind.event_name(step)
     for attempt in range(1, max(step.max_attempts, 1) + 1):
-        if not _still_running(run):
+        # The first attempt of the first step follows the claim at once: nothing to check.
+        first = attempt == 1 and run.next_position == run.started_position
+        if not first and not _still_running(run):
             return None
         result = kind.run(step, context=context, attempt_key=attempt_key)
         # One transaction per attempt: its record, and on success the run's progress
