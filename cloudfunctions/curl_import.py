@@ -19,6 +19,8 @@ import shlex
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from orchestration.jsontext import JSONTextError, parse_json
+
 __all__ = [
     "CurlImport",
     "CurlImportError",
@@ -555,9 +557,16 @@ def _body(result: CurlImport, data: str, content_type: str, is_json: bool) -> st
     if not data.strip():
         return ""
     try:
-        return json.dumps(json.loads(data), indent=2, ensure_ascii=False)
-    except ValueError:
+        parsed = parse_json(data)
+    except JSONTextError:
         pass
+    else:
+        if isinstance(parsed, dict):
+            # Credentials in a JSON body are as much credentials as in a form body.
+            for name in [key for key in parsed if _is_credential_parameter(key)]:
+                result.credentials.append(FORM_FIELD_NOT_COPIED.format(name=name[:_NAME_LIMIT]))
+                del parsed[name]
+        return json.dumps(parsed, indent=2, ensure_ascii=False)
     media_type = content_type.split(";")[0].strip().lower()
     if is_json or (media_type and media_type != "application/x-www-form-urlencoded"):
         result.warnings.append(BODY_NOT_JSON)

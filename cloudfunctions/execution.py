@@ -29,14 +29,20 @@ logger = logging.getLogger(__name__)
 
 NO_CONNECTION = "The cloud function has no connection."
 HEADER_NAME_INVALID = "{field}: {name!r} is not a valid header name."
-HEADER_VALUE_INVALID = "{field}: a header value cannot hold control characters."
+HEADER_VALUE_INVALID = (
+    "{field}: a header value cannot hold control characters or start with a space."
+)
+TEXT_NOT_UNICODE = "{field}: the value holds characters that are not valid Unicode text."
+INTERNAL_ERROR = "The step failed unexpectedly; the details are in the server log."
 BODY_NOT_JSON = "Body: not valid JSON ({msg} at line {line}, column {column})."
 BODY_NOT_OBJECT = "Body: the CEL expression must evaluate to a map or a list."
 HTTP_ERROR = "{host} answered HTTP {status}."
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Control characters (tab aside) have no place in a header value; NUL would reach the wire.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]|^\s")
+# Lone surrogates come from JSON like "\ud800"; they cannot be encoded or stored.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class StepFailure(Exception):
@@ -59,9 +65,12 @@ def cel_context(context: dict[str, Any]) -> tuple[dict, dict]:
 def _evaluate_string(source: str, field: str, context: dict) -> str:
     trigger, events = cel_context(context)
     try:
-        return cel.evaluate_string(source, trigger=trigger, events=events, field=field)
+        value = cel.evaluate_string(source, trigger=trigger, events=events, field=field)
     except cel.CelError as error:
         raise StepFailure("cel", error.message) from None
+    if _SURROGATE.search(value):
+        raise StepFailure("cel", TEXT_NOT_UNICODE.format(field=field))
+    return value
 
 
 def _body(cf: CloudFunction, context: dict) -> bytes | None:
@@ -140,7 +149,8 @@ def _shown(prepared: requests.PreparedRequest, redact: Redactor) -> dict:
 def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
     """Turn a response into the completion event's payload, secrets masked."""
     content_type = response.headers.get("content-type", "")
-    text = response.body.decode("utf-8", "replace")
+    # NUL cannot be stored in PostgreSQL text or JSON; binary answers carry plenty.
+    text = response.body.decode("utf-8", "replace").replace("\x00", "\ufffd")
     body: Any = text
     if "json" in content_type and not response.truncated:
         try:
@@ -150,7 +160,7 @@ def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
     return redact(
         {
             "status": response.status,
-            "headers": response.headers,
+            "headers": {k: v.replace("\x00", "\ufffd") for k, v in response.headers.items()},
             "body": body,
             "duration_ms": round(response.duration_ms, 1),
             "truncated": response.truncated,
@@ -160,7 +170,7 @@ def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
 
 def _retry_after(headers: dict[str, str]) -> float | None:
     value = headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
+    return float(value) if value.isascii() and value.isdigit() else None
 
 
 def cloud_function_execute(
@@ -207,6 +217,14 @@ def cloud_function_execute(
     except transport.OutboundError as error:
         retryable = error.stage in ("timeout", "connect", "dns", "protocol")
         return failed(error.stage, error.message, retryable=retryable)
+    except requests.exceptions.InvalidHeader:
+        # requests' message quotes the header value, which may be a credential.
+        return failed("request", HEADER_VALUE_INVALID.format(field="A header"))
+    except Exception as exc:
+        # Never let a surprise leave a run hanging or reach a page. Only the type is
+        # logged: exception texts (requests', urllib3's) can carry the URL and its key.
+        logger.error("Cloud function %s failed: %s", cloud_function.pk, type(exc).__name__)
+        return failed("internal", INTERNAL_ERROR)
     payload = capture(response, redact)
     ok = response.status < 400
     return StepResult(

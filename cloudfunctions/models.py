@@ -98,7 +98,13 @@ class Connection(models.Model):
 
     @property
     def host(self) -> str:
-        return urlsplit(self.endpoint).netloc if self.endpoint else ""
+        """The host shown in lists and prompts; empty when the settings cannot give one."""
+        from cloudfunctions.auth import AuthError
+
+        try:
+            return urlsplit(self.endpoint).netloc if self.endpoint else ""
+        except (AuthError, ValueError):
+            return ""  # e.g. a region botocore no longer lists
 
     @property
     def auth_label(self) -> str:

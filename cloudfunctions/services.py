@@ -12,7 +12,16 @@ from orchestration.models import CompletionEvent, Step
 from orchestration.services import step_refresh_problems
 
 # Changing any of these makes a cached OAuth 2.0 token stale.
-OAUTH_TOKEN_INPUTS = {"base_url", "auth_type", "client_id", "client_secret", "scopes", "token_url"}
+OAUTH_TOKEN_INPUTS = {
+    "provider",
+    "base_url",
+    "auth_type",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "token_url",
+    "refresh_url",
+}
 
 
 class ConnectionInUse(Exception):
@@ -73,7 +82,8 @@ def connection_update(
         secrets = {**secrets, "oauth_token": None}
     _apply_secrets(connection, secrets)
     connection.full_clean()
-    connection.save()
+    # Only what this form changed: a token a worker cached meanwhile must survive.
+    connection.save(update_fields=[*fields, *secrets, "secrets_changed_at", "updated_at"])
     changed.discard("oauth_token")
     if changed:
         _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.CHANGED, fields=changed)

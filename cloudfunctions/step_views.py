@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cloudfunctions import cel, checks, services
+from cloudfunctions.auth import AuthError
 from cloudfunctions.curl import to_curl
 from cloudfunctions.curl_import import CurlImportError, curl_import
 from cloudfunctions.models import CloudFunction, Connection
@@ -29,6 +31,9 @@ from orchestration.throttle import Throttled, check_test_run_allowed
 from orchestration.views import check_editable, editor_context
 
 TEMPLATE = "cloudfunctions/step_editor.html"
+EVENT_TAKEN = (
+    "That completion event was just taken by another step; nothing was saved. Pick another."
+)
 NO_CAPTURE_YET = "no captured value yet; run Test on the earlier steps to see one"
 
 
@@ -75,9 +80,11 @@ def _fill_from_operation(request, cf: CloudFunction) -> tuple[dict, list[str]]:
 def _fill_from_curl(request, cf: CloudFunction) -> tuple[dict, list[str]]:
     connection = _chosen_connection(request, cf)
     try:
-        imported = curl_import(
-            request.POST.get("curl", ""), base_url=connection.endpoint if connection else None
-        )
+        base_url = connection.endpoint if connection else None
+    except AuthError as error:
+        return {}, [error.message]
+    try:
+        imported = curl_import(request.POST.get("curl", ""), base_url=base_url)
     except CurlImportError as error:
         return {}, [str(error)]
     fill = {
@@ -138,7 +145,9 @@ def _save(request, step: Step, cf: CloudFunction):
     choice = form.cleaned_data.get("completion_event_choice")
     new_event = None
     event = cf.completion_event if cf.pk else None
-    if choice == NEW_EVENT and "new_event_name" not in form.errors:
+    if "completion_event_choice" in form.errors:
+        pass  # an event taken meanwhile: keep the stored one
+    elif choice == NEW_EVENT and "new_event_name" not in form.errors:
         new_event = form.cleaned_data["new_event_name"].strip()
     elif choice != NEW_EVENT:
         event = step.process.events.filter(pk=choice).first() if choice else None
@@ -156,6 +165,10 @@ def _save(request, step: Step, cf: CloudFunction):
         )
     except services.EditConflict as conflict:
         return _render(request, step, form, query, headers, conflict=str(conflict), status=409)
+    except IntegrityError:
+        # Someone took the event (its name, or as emitter) between the check and the save.
+        form.add_error(None, EVENT_TAKEN)
+        return _render(request, step, form, query, headers, status=409)
     if request.POST.get("_action") in ("test", "test_confirmed"):
         return _test(request, step, confirmed=request.POST["_action"] == "test_confirmed")
     if form.errors:

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from orchestration.models import Process
-from orchestration.services import process_copy_contents, step_refresh_problems
+from orchestration.services import process_copy_contents, step_refresh_problems, with_suffix
 
 DEPLOY_INCOMPLETE = "Deploy refused: complete these steps first: {steps}."
 DEPLOY_EMPTY = "Deploy refused: the process has no steps."
@@ -34,7 +34,7 @@ def process_deploy(*, process: Process, actor) -> Process:
         raise DeployRefused(DEPLOY_INCOMPLETE.format(steps=listed))
     number = (process.versions.aggregate(n=Max("version_number"))["n"] or 0) + 1
     version = Process.objects.create(
-        name=f"{process.name} v{number}",
+        name=with_suffix(process.name, f" v{number}"),
         description=process.description,
         test_input=process.test_input,
         state=Process.State.DEPLOYED,

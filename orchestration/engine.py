@@ -18,11 +18,13 @@ from django.utils import timezone
 from orchestration import step_kinds
 from orchestration.models import Process, Run
 from orchestration.services import step_run_record
+from orchestration.step_kinds import StepResult
 
 logger = logging.getLogger(__name__)
 
 NOT_DEPLOYED = "The process has no live version: deploy it first."
 CANCELLED_MESSAGE = "Cancelled by {user}."
+STEP_CRASHED = "The step failed unexpectedly; the details are in the server log."
 ONLY_FAILED_RERUN = "Only a failed run can be re-run from its failed step."
 
 
@@ -117,9 +119,10 @@ def execute(run_id: int) -> str:
         if not outcome.ok:
             _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
             return Run.Status.FAILED
-    if not steps or run.next_position < len(steps):
+    if not steps:
         _finish(run, Run.Status.SUCCEEDED, "")
-    return Run.Status.SUCCEEDED
+    # Re-read: a cancellation may have landed during the last step.
+    return Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
 
 
 def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
@@ -131,7 +134,12 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
         first = attempt == 1 and run.next_position == run.started_position
         if not first and not _still_running(run):
             return None
-        result = kind.run(step, context=context, attempt_key=attempt_key)
+        try:
+            result = kind.run(step, context=context, attempt_key=attempt_key)
+        except Exception as exc:
+            # A step kind that raises must fail the run, not leave it "running" for ever.
+            logger.error("Run %s step %s raised %s", run.pk, step.key, type(exc).__name__)
+            result = StepResult(ok=False, error_stage="internal", error_message=STEP_CRASHED)
         # One transaction per attempt: its record, and on success the run's progress
         # (finished too, after the last step), so a crash never leaves them apart.
         with transaction.atomic():

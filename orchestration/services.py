@@ -11,6 +11,12 @@ from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.step_kinds import StepResult
 
 
+def with_suffix(name: str, suffix: str) -> str:
+    """Append suffix, shortening name so the result still fits Process.name."""
+    limit = Process._meta.get_field("name").max_length
+    return name[: limit - len(suffix)] + suffix
+
+
 def process_create(*, actor, name: str, description: str = "") -> Process:
     process = Process(name=name, description=description, created_by=actor)
     process.full_clean()
@@ -22,7 +28,7 @@ def process_create(*, actor, name: str, description: str = "") -> Process:
 def process_duplicate(*, process: Process, actor) -> Process:
     """Copy a process with its steps, events and step configuration, as a new draft."""
     copy = Process.objects.create(
-        name=f"{process.name} (copy)",
+        name=with_suffix(process.name, " (copy)"),
         description=process.description,
         test_input=process.test_input,
         created_by=actor,

@@ -92,8 +92,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 # Keep connections across requests and worker tasks: opening one costs more than a step.
-# (No CONN_HEALTH_CHECKS: the worker loop would ping the database twice per task.)
+# Health checks cost a ping per use, but a worker survives a database restart with them.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web process share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

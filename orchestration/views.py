@@ -58,6 +58,7 @@ def process_duplicate(request, pk: int):
 @designer_required
 def process_delete(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
+    check_editable(request, process)
     if request.method == "POST":
         process.delete()
         messages.success(request, f"Process “{process.name}” deleted.")
@@ -100,6 +101,7 @@ def process_editor(request, pk: int):
 @designer_required
 def process_test(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
+    check_editable(request, process)
     try:
         check_test_run_allowed(request.user)
     except Throttled as throttled:
@@ -122,7 +124,10 @@ def process_test(request, pk: int):
 @designer_required
 def event_sample(request, pk: int, event_pk: int):
     """Pin, write or clear the sample payload of a completion event."""
-    event = get_object_or_404(CompletionEvent, pk=event_pk, process_id=pk)
+    event = get_object_or_404(
+        CompletionEvent.objects.select_related("process"), pk=event_pk, process_id=pk
+    )
+    check_editable(request, event.process)
     action = request.POST.get("action")
     if action == "pin":
         if services.event_sample_pin(event=event):

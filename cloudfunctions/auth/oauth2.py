@@ -15,6 +15,7 @@ from requests import PreparedRequest
 from cloudfunctions import errors
 from cloudfunctions.auth.base import AuthError
 from cloudfunctions.transport import GuardedMixin, host_of
+from orchestration.jsontext import JSONTextError, parse_json
 
 # Only well-known error codes are echoed: the rest of the answer is free text a server may
 # fill with whatever it received, credentials included.
@@ -125,7 +126,13 @@ class OAuth2ClientCredentials:
 
     def secrets(self) -> list[str]:
         token = self.store.load() or {}
-        found = [self._client_secret, token.get("access_token"), token.get("refresh_token")]
+        # The token actually sent may differ from the stored one if another caller renewed.
+        found = [
+            self._client_secret,
+            self._sent_access_token,
+            token.get("access_token"),
+            token.get("refresh_token"),
+        ]
         return [value for value in found if isinstance(value, str) and value]
 
     def _usable_token(self) -> dict[str, Any]:
@@ -186,8 +193,8 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     if 300 <= status < 400:
         raise AuthError("token", errors.AUTH_TOKEN_REDIRECT.format(host=host, status=status))
     try:
-        data = response.json()
-    except ValueError:
+        data = parse_json(response.content)
+    except JSONTextError:
         data = None
     if isinstance(data, dict) and "error" in data:
         code = str(data["error"])
@@ -199,4 +206,10 @@ def _check_token_response(response: requests.Response) -> requests.Response:
         raise AuthError("token", errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     if not isinstance(data.get("access_token"), str) or not data["access_token"]:
         raise AuthError("token", errors.AUTH_TOKEN_MISSING.format(host=host))
+    expires_in = data.get("expires_in")
+    # authlib does arithmetic on it: "soon" or 1e999 would crash rather than fail cleanly.
+    if expires_in is not None and not (
+        isinstance(expires_in, int) or (isinstance(expires_in, str) and expires_in.isdecimal())
+    ):
+        raise AuthError("token", errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     return response

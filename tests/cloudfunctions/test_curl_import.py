@@ -431,3 +431,22 @@ def test_result_is_a_plain_dataclass():
 )
 def test_cel_string_literal_round_trips_awkward_text(text):
     assert value(cel_string_literal(text)) == text
+
+
+def test_credentials_in_a_json_body_are_not_copied():
+    from cloudfunctions.curl_import import curl_import as run_import
+
+    result = run_import(
+        """curl https://api.example.com/v1/x -d '{"client_secret": "s3cr3t-value", "name": "a"}'""",
+        base_url="https://api.example.com",
+    )
+    assert "s3cr3t-value" not in repr(result)
+    assert '"name": "a"' in result.body and any("client_secret" in c for c in result.credentials)
+
+
+def test_a_deeply_nested_body_is_kept_as_text():
+    from cloudfunctions.curl_import import curl_import as run_import
+
+    body = "[" * 5000 + "]" * 5000
+    result = run_import(f"curl https://api.example.com/x -d '{body}'", base_url=None)
+    assert result.body == body

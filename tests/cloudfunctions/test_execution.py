@@ -356,3 +356,29 @@ def test_test_runs_are_limited_per_user(api, designer_client, settings):
     assert statuses == [200, 200, 429]
     assert "Too many Test runs" in response.content.decode()
     assert len(server.log) == 2
+
+
+def test_binary_answers_with_nul_bytes_are_stored_safely(api, designer):
+    from orchestration.services import step_run_record
+
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_data(
+        b"\x89PNG\x00\x00IHDR", content_type="image/png"
+    )
+    cf = _cf(connection)
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    run = step_run_record(step=cf.step, actor=designer, result=result, is_test=True)
+    run.refresh_from_db()
+    assert "\x00" not in run.captured["body"] and run.captured["body"].startswith("\ufffdPNG")
+
+
+def test_a_token_endpoint_with_a_nonsense_expiry_fails_cleanly(outbound_tls, tls_httpserver):
+    from tests.cloudfunctions.factories import OAuthConnectionFactory
+
+    base = tls_httpserver.url_for("/").rstrip("/")
+    tls_httpserver.expect_request("/token").respond_with_json(
+        {"access_token": "t", "token_type": "Bearer", "expires_in": "soon"}
+    )
+    connection = OAuthConnectionFactory(base_url=base, token_url=f"{base}/token")
+    result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
+    assert result.error_stage == "auth" and "token" in result.error_message

@@ -286,3 +286,16 @@ def test_operation_picker_fills_method_uri_and_body_skeleton(designer_client):
     assert "DestinationPhoneNumber" in html and "ContactFlowId" in html
     unknown = designer_client.post(_url(step), {**data, "operation": "Nope"}).content.decode()
     assert "no operation named" in unknown
+
+
+def test_an_event_taken_meanwhile_keeps_the_stored_one(designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    designer_client.post(_url(step), _post(step, connection, new_event_name="mine.done"))
+    other = CloudFunctionFactory(step=StepFactory(process=step.process), completion_event=None)
+    other.completion_event = EventFactory(process=step.process, name="theirs.done")
+    other.save()
+    step.refresh_from_db()
+    data = _post(step, connection, completion_event_choice=str(other.completion_event_id))
+    designer_client.post(_url(step), data)
+    assert CloudFunction.objects.get(step=step).completion_event.name == "mine.done"

@@ -306,3 +306,54 @@ def test_only_drafts_are_listed(designer_client, api):
     html = designer_client.get(reverse("process-list")).content.decode()
     assert process.name in html and f"{process.name} v1" not in html
     assert Process.objects.count() == 2
+
+
+def test_deployed_versions_cannot_be_deleted_tested_or_given_samples(api, designer_client):
+    connection, server = api
+    process = _deployed(connection, '"/v1/a"')
+    version = process.live_version
+    event = version.events.get()
+    assert designer_client.post(reverse("process-delete", args=[version.pk])).status_code == 403
+    assert designer_client.post(reverse("process-test", args=[version.pk])).status_code == 403
+    sample = reverse("event-sample", args=[version.pk, event.pk])
+    assert designer_client.post(sample, {"action": "save", "payload": "{}"}).status_code == 403
+    assert Process.objects.filter(pk=version.pk).exists() and not server.log
+
+
+def test_a_step_that_raises_fails_the_run_instead_of_hanging(api, monkeypatch):
+    from cloudfunctions.step_kind import CloudFunctionKind
+
+    connection, _ = api
+    process = _deployed(connection, '"/v1/a"')
+
+    def explode(self, step, **kwargs):  # stands in for any bug in a step kind
+        raise RuntimeError("SECRET-MARKER-boom")
+
+    monkeypatch.setattr(CloudFunctionKind, "run", explode)
+    run = _run(process)
+    assert run.status == Run.Status.FAILED
+    attempt = run.step_runs.get()
+    assert attempt.error_stage == "internal" and "SECRET-MARKER" not in attempt.error_message
+
+
+@pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": "\\u0000"}', b'{"a": "\\ud800"}'])
+def test_webhook_refuses_json_the_database_cannot_store(client, hooked, body):
+    process, token, _ = hooked
+    response = client.post(
+        reverse("webhook", args=[process.pk]),
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 400 and not Run.objects.exists()
+
+
+def test_long_names_still_deploy_and_duplicate(api, designer_client):
+    connection, _ = api
+    process = _process(connection, '"/v1/a"')
+    process.name = "n" * 200
+    process.save()
+    deployments.process_deploy(process=process, actor=None)
+    assert process.versions.get().name.endswith(" v1")
+    designer_client.post(reverse("process-duplicate", args=[process.pk]))
+    assert Process.objects.filter(name__endswith=" (copy)").exists()
