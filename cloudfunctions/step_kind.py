@@ -13,13 +13,13 @@ class CloudFunctionKind:
     select_related = ("cloud_function__completion_event", "cloud_function__connection")
 
     def event_name(self, step) -> str | None:
-        cf = _cloud_function(step)
+        cf = cloud_function_of(step)
         return cf.completion_event.name if cf and cf.completion_event_id else None
 
     def problems(self, step, *, earlier_events: set[str]) -> list[str]:
         from cloudfunctions.checks import iter_problems
 
-        cf = _cloud_function(step)
+        cf = cloud_function_of(step)
         if cf is None:
             return [NOT_CONFIGURED]
         return [str(p) for p in iter_problems(cf, known_events=earlier_events)]
@@ -32,7 +32,7 @@ class CloudFunctionKind:
         )
 
     def copy(self, source, target) -> None:
-        cf = _cloud_function(source)
+        cf = cloud_function_of(source)
         if cf is None:
             return
         event = None
@@ -51,7 +51,8 @@ class CloudFunctionKind:
         return step_editor(request, step)
 
 
-def _cloud_function(step):
+def cloud_function_of(step):
+    """Return the step's cloud function, or None before it is configured."""
     from cloudfunctions.models import CloudFunction
 
     try:

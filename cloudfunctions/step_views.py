@@ -22,6 +22,7 @@ from cloudfunctions.step_forms import (
     row_management_data,
     rows_from_formset,
 )
+from cloudfunctions.step_kind import cloud_function_of
 from orchestration import services as orchestration_services
 from orchestration import step_kinds, variables
 from orchestration.models import Step
@@ -51,10 +52,7 @@ def earlier_events(step: Step) -> set[str]:
 
 
 def _cloud_function(step: Step) -> CloudFunction:
-    try:
-        return step.cloud_function
-    except CloudFunction.DoesNotExist:
-        return CloudFunction(step=step)
+    return cloud_function_of(step) or CloudFunction(step=step)
 
 
 def step_editor(request, step: Step):

@@ -105,7 +105,7 @@ def execute(run_id: int) -> str:
         return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
     run = Run.objects.select_related("version").get(pk=run_id)
     run.started_position = run.next_position
-    related = {name for kind in step_kinds.all_kinds() for name in kind.select_related}
+    related = step_kinds.select_related_all()
     steps = list(run.version.steps.select_related("process", *related).order_by("position", "pk"))
     events = {event.name: event for event in run.version.events.all()}
     context = {"trigger": run.input, "events": dict(run.events)}

@@ -32,7 +32,7 @@ def test_context(*, process: Process, before_step: Step | None = None) -> dict:
     events: dict[str, dict] = {}
     samples: list[str] = []
     steps = process.steps.order_by("position", "pk")
-    related = {name for kind in step_kinds.all_kinds() for name in kind.select_related}
+    related = step_kinds.select_related_all()
     earlier = []
     for step in steps.select_related(*related):
         if before_step is not None and step.pk == before_step.pk:

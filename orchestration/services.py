@@ -120,7 +120,7 @@ def step_refresh_problems(*, process: Process) -> None:
     """Recompute every step's problems: moving or deleting a step changes what is earlier."""
     earlier: set[str] = set()
     changed = []
-    related = {name for kind in step_kinds.all_kinds() for name in kind.select_related}
+    related = step_kinds.select_related_all()
     steps = list(process.steps.select_related(*related).order_by("position", "pk"))
     for step in steps:
         kind = step_kinds.get(step.kind)
@@ -188,7 +188,7 @@ def process_test_run(*, process: Process, actor) -> list[StepRun]:
     """
     context = {"trigger": process.test_input or {}, "events": {}}
     runs = []
-    related = {name for kind in step_kinds.all_kinds() for name in kind.select_related}
+    related = step_kinds.select_related_all()
     for step in process.steps.select_related(*related).order_by("position", "pk"):
         kind = step_kinds.get(step.kind)
         result = kind.run(step, context=context)

@@ -57,3 +57,8 @@ def get(kind: str) -> StepKind:
 
 def all_kinds() -> list[StepKind]:
     return list(_registry.values())
+
+
+def select_related_all() -> set[str]:
+    """Every relation some kind wants loaded with its steps."""
+    return {name for kind in _registry.values() for name in kind.select_related}
