@@ -48,3 +48,19 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def encryption_keys(settings):
+    """``encryption_keys(value)`` sets FIELD_ENCRYPTION_KEY and re-reads it; restored afterwards."""
+    from cloudfunctions import secrets
+
+    original = settings.FIELD_ENCRYPTION_KEY
+
+    def use(value):
+        settings.FIELD_ENCRYPTION_KEY = value
+        secrets.reload_keys()
+
+    yield use
+    settings.FIELD_ENCRYPTION_KEY = original
+    secrets.reload_keys()

@@ -5,9 +5,6 @@ import re
 
 import pytest
 import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from werkzeug import Request, Response
 
 from cloudfunctions import errors
@@ -19,6 +16,7 @@ from cloudfunctions.auth.aws import (
     is_reserved_header,
 )
 from cloudfunctions.transport import send
+from tests.sigv4 import signature_as_aws_computes_it
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "SECRET-MARKER-aws-5d0c"
@@ -27,24 +25,6 @@ SESSION_TOKEN = "SECRET-MARKER-session-81aa"
 
 def host_of(server) -> str:
     return f"127.0.0.1:{server.port}"
-
-
-def recomputed_signature(request: Request, *, session_token: str | None = None) -> str:
-    """Recompute the signature as AWS does, from what the server received."""
-    fields = dict(
-        part.strip().split("=", 1)
-        for part in request.headers["Authorization"].removeprefix("AWS4-HMAC-SHA256 ").split(",")
-    )
-    _, _, region, service, _ = fields["Credential"].split("/")
-    signed = AWSRequest(
-        method=request.method,
-        url=f"https://{request.headers['Host']}{request.environ['RAW_URI']}",
-        headers={name: request.headers[name] for name in fields["SignedHeaders"].split(";")},
-        data=request.get_data(),
-    )
-    signed.context["timestamp"] = request.headers["X-Amz-Date"]
-    signer = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, session_token), service, region)
-    return signer.signature(signer.string_to_sign(signed, signer.canonical_request(signed)), signed)
 
 
 @pytest.fixture
@@ -56,7 +36,7 @@ def verifying_server(tls_httpserver):
         received.append(request)
         claimed = request.headers["Authorization"].rsplit("Signature=", 1)[1]
         token = request.headers.get("X-Amz-Security-Token")
-        ok = claimed == recomputed_signature(request, session_token=token)
+        ok = claimed == signature_as_aws_computes_it(request, SECRET_KEY, session_token=token)
         return Response("signed" if ok else "bad signature", 200 if ok else 403)
 
     tls_httpserver.expect_request(re.compile(".*")).respond_with_handler(handler)

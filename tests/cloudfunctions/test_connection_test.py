@@ -7,9 +7,6 @@ import threading
 from urllib.parse import quote, quote_plus
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from cryptography.fernet import Fernet
 from django import db
 from django.urls import reverse
@@ -32,6 +29,7 @@ from tests.cloudfunctions.factories import (
     CloudFunctionFactory,
     OAuthConnectionFactory,
 )
+from tests.sigv4 import signature_as_aws_computes_it
 
 WRONG_SECRET = "SECRET-MARKER-wrong-client-6e0f"
 
@@ -366,25 +364,6 @@ def test_concurrent_executions_with_an_empty_cache_fetch_one_token(
 AMAZON_SECRET = MARKERS["secret_access_key"]
 
 
-def expected_signature(request: Request, secret_access_key: str) -> str:
-    """Recompute SigV4 with botocore from the request as received, as AWS would."""
-    fields = dict(
-        part.strip().split("=", 1)
-        for part in request.headers["Authorization"].removeprefix("AWS4-HMAC-SHA256 ").split(",")
-    )
-    access_key_id, _, region, service, _ = fields["Credential"].split("/")
-    received = AWSRequest(
-        method=request.method,
-        url=f"https://{request.headers['Host']}{request.environ['RAW_URI']}",
-        headers={name: request.headers[name] for name in fields["SignedHeaders"].split(";")},
-        data=request.get_data(),
-    )
-    received.context["timestamp"] = request.headers["X-Amz-Date"]
-    signer = SigV4Auth(Credentials(access_key_id, secret_access_key), service, region)
-    canonical = signer.canonical_request(received)
-    return signer.signature(signer.string_to_sign(received, canonical), received)
-
-
 @pytest.fixture
 def connect_api(outbound_tls, tls_httpserver):
     """Amazon Connect on loopback: 200 to a request signed with the known key, 403 otherwise."""
@@ -398,7 +377,7 @@ def connect_api(outbound_tls, tls_httpserver):
 
     def handler(request: Request) -> Response:
         claimed = request.headers["Authorization"].rsplit("Signature=", 1)[1]
-        computed = expected_signature(request, AMAZON_SECRET)
+        computed = signature_as_aws_computes_it(request, AMAZON_SECRET)
         checks.append(
             {
                 "method": request.method,

@@ -26,20 +26,6 @@ def all_kinds():
     return [ApiKeyConnectionFactory(), OAuthConnectionFactory(), AmazonConnectionFactory()]
 
 
-@pytest.fixture
-def swap_keys(settings):
-    """Point the encryption at other keys for one test, then restore them."""
-    original = settings.FIELD_ENCRYPTION_KEY
-
-    def use(keys):
-        settings.FIELD_ENCRYPTION_KEY = keys
-        secrets.reload_keys()
-
-    yield use
-    settings.FIELD_ENCRYPTION_KEY = original
-    secrets.reload_keys()
-
-
 def _raw_columns():
     with db.cursor() as cursor:
         cursor.execute(
@@ -62,9 +48,9 @@ def test_repr_and_str_do_not_show_secrets(all_kinds):
             assert not any(marker in text for marker in MARKERS.values())
 
 
-def test_a_wrong_key_gives_a_clear_error_never_the_ciphertext(all_kinds, swap_keys, settings):
+def test_a_wrong_key_gives_a_clear_error_never_the_ciphertext(all_kinds, encryption_keys, settings):
     right_key = settings.FIELD_ENCRYPTION_KEY
-    swap_keys(Fernet.generate_key().decode())
+    encryption_keys(Fernet.generate_key().decode())
     connection = Connection.objects.get(pk=all_kinds[0].pk)
     assert isinstance(connection.api_key_value, secrets.UndecryptableSecret)
     with pytest.raises(secrets.SecretDecryptionError) as error:
@@ -72,19 +58,19 @@ def test_a_wrong_key_gives_a_clear_error_never_the_ciphertext(all_kinds, swap_ke
     assert str(error.value) == secrets.SECRET_UNDECRYPTABLE
     # Saving the row again keeps the original ciphertext, so restoring the key restores the secret.
     connection.save()
-    swap_keys(right_key)
+    encryption_keys(right_key)
     assert Connection.objects.get(pk=connection.pk).api_key_value == MARKERS["api_key_value"]
 
 
-def test_rotation_reads_with_old_key_and_writes_with_new(all_kinds, swap_keys, settings):
+def test_rotation_reads_with_old_key_and_writes_with_new(all_kinds, encryption_keys, settings):
     old = settings.FIELD_ENCRYPTION_KEY
     old = old if isinstance(old, str) else old[0]
     new = Fernet.generate_key().decode()
-    swap_keys([new, old])
+    encryption_keys([new, old])
     connection = Connection.objects.get(pk=all_kinds[0].pk)
     assert connection.api_key_value == MARKERS["api_key_value"]
     connection.save()
-    swap_keys(new)  # the old key is gone: the re-saved secret still opens
+    encryption_keys(new)  # the old key is gone: the re-saved secret still opens
     assert Connection.objects.get(pk=all_kinds[0].pk).api_key_value == MARKERS["api_key_value"]
 
 

@@ -24,20 +24,6 @@ from tests.cloudfunctions.factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def keys(settings):
-    """``keys(value)`` sets FIELD_ENCRYPTION_KEY and re-reads it; restored afterwards."""
-    original = settings.FIELD_ENCRYPTION_KEY
-
-    def use(value):
-        settings.FIELD_ENCRYPTION_KEY = value
-        secrets.reload_keys()
-
-    yield use
-    settings.FIELD_ENCRYPTION_KEY = original
-    secrets.reload_keys()
-
-
 def _api_key(server):
     return ApiKeyConnectionFactory(base_url=server.url_for("/api").rstrip("/"))
 
@@ -74,10 +60,12 @@ def everything_served(outbound_tls, tls_httpserver, settings):
 
 @pytest.mark.parametrize("wrong", WRONG_KEYS, ids=list(WRONG_KEYS))
 @pytest.mark.parametrize("make", KINDS, ids=[k.__name__ for k in KINDS])
-def test_execution_stops_at_secrets(everything_served, keys, settings, scan, make, wrong):
+def test_execution_stops_at_secrets(
+    everything_served, encryption_keys, settings, scan, make, wrong
+):
     connection = make(everything_served)
     cf = CloudFunctionFactory(connection=connection, method="GET", uri='"/v1/x"', body="")
-    keys(WRONG_KEYS[wrong](settings.FIELD_ENCRYPTION_KEY))
+    encryption_keys(WRONG_KEYS[wrong](settings.FIELD_ENCRYPTION_KEY))
     cf = type(cf).objects.select_related("connection").get(pk=cf.pk)
     result = cloud_function_execute(cloud_function=cf, context={})
     assert result.error_stage == "secrets"
@@ -87,9 +75,11 @@ def test_execution_stops_at_secrets(everything_served, keys, settings, scan, mak
 
 
 @pytest.mark.parametrize("make", KINDS, ids=[k.__name__ for k in KINDS])
-def test_connection_test_stops_at_secrets(everything_served, keys, admin_user, scan, make):
+def test_connection_test_stops_at_secrets(
+    everything_served, encryption_keys, admin_user, scan, make
+):
     connection = make(everything_served)
-    keys(Fernet.generate_key().decode())
+    encryption_keys(Fernet.generate_key().decode())
     connection = Connection.objects.get(pk=connection.pk)
     result = connection_test_run(connection=connection, actor=admin_user)
     assert not result.ok and result.summary == secrets.SECRET_UNDECRYPTABLE
@@ -107,17 +97,17 @@ def _raw(pk):
         return cursor.fetchone()
 
 
-def test_reencrypt_secrets_moves_every_secret_to_the_new_key(keys, capsys):
+def test_reencrypt_secrets_moves_every_secret_to_the_new_key(encryption_keys, capsys):
     a, b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    keys(a)
+    encryption_keys(a)
     made = [ApiKeyConnectionFactory(), OAuthConnectionFactory(), AmazonConnectionFactory()]
     oauth = Connection.objects.get(pk=made[1].pk)
     oauth.oauth_token = '{"access_token": "SECRET-MARKER-token-e41a"}'
     oauth.save()
-    keys([b, a])
+    encryption_keys([b, a])
     call_command("reencrypt_secrets")
     assert "3 connection(s)" in capsys.readouterr().out
-    keys(b)  # key A is gone: every secret still opens
+    encryption_keys(b)  # key A is gone: every secret still opens
     stored = {c.pk: c for c in Connection.objects.all()}
     assert stored[made[0].pk].api_key_value == MARKERS["api_key_value"]
     assert stored[made[1].pk].client_secret == MARKERS["client_secret"]
@@ -125,19 +115,19 @@ def test_reencrypt_secrets_moves_every_secret_to_the_new_key(keys, capsys):
     assert stored[made[2].pk].secret_access_key == MARKERS["secret_access_key"]
 
 
-def test_reencrypt_secrets_refuses_rows_it_cannot_open(keys):
+def test_reencrypt_secrets_refuses_rows_it_cannot_open(encryption_keys):
     lost, a, b = (Fernet.generate_key().decode() for _ in range(3))
-    keys(lost)
+    encryption_keys(lost)
     orphan = ApiKeyConnectionFactory()
-    keys(a)
+    encryption_keys(a)
     fine = ApiKeyConnectionFactory()
     before = _raw(orphan.pk)
-    keys([b, a])
+    encryption_keys([b, a])
     with pytest.raises(CommandError) as refused:
         call_command("reencrypt_secrets")
     assert f"{orphan.pk} “{orphan.name}” (api_key_value)" in str(refused.value)
     assert _raw(orphan.pk) == before  # left exactly as it was
-    keys(b)
+    encryption_keys(b)
     assert Connection.objects.get(pk=fine.pk).api_key_value == MARKERS["api_key_value"]
-    keys(lost)
+    encryption_keys(lost)
     assert Connection.objects.get(pk=orphan.pk).api_key_value == MARKERS["api_key_value"]
