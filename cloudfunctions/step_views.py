@@ -224,7 +224,6 @@ def _render(
     request, step, form, query, headers, *, configure=True, conflict=None, status=200, extra=None
 ):
     step.refresh_from_db(fields=["problems", "revision"])
-    known = earlier_events(step)
     test = test_context(process=step.process, before_step=step)
     context = editor_context(
         step.process,
@@ -234,7 +233,7 @@ def _render(
         headers_formset=headers,
         configure=configure,
         conflict=conflict,
-        known_events=sorted(known),
+        known_events=sorted(test["emitted"]),
         can_create_connection=is_connection_admin(request.user),
         paths=variables.leaves(test["events"], set(test["samples"])),
     )

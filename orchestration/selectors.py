@@ -25,12 +25,14 @@ def test_context(*, process: Process, before_step: Step | None = None) -> dict:
     """The context a test of a step runs on: the test input and the earlier steps' events.
 
     Each earlier event's payload is its pinned sample when it has one, else the payload
-    of its latest successful test run. `samples` names the events whose payload is a sample.
+    of its latest successful test run. `samples` names the events whose payload is a sample;
+    `emitted` names every event an earlier step emits, captured or not.
     """
     from orchestration import step_kinds
 
     events: dict[str, dict] = {}
     samples: list[str] = []
+    emitted: set[str] = set()
     steps = process.steps.order_by("position", "pk")
     related = step_kinds.select_related_all()
     earlier = []
@@ -47,13 +49,19 @@ def test_context(*, process: Process, before_step: Step | None = None) -> dict:
         name = step_kinds.get(step.kind).event_name(step)
         if not name:
             continue
+        emitted.add(name)
         event = by_name.get(name)
         if event is not None and event.sample_payload is not None:
             events[name] = event.sample_payload
             samples.append(name)
         elif step.pk in latest:
             events[name] = latest[step.pk]
-    return {"trigger": process.test_input or {}, "events": events, "samples": samples}
+    return {
+        "trigger": process.test_input or {},
+        "events": events,
+        "samples": samples,
+        "emitted": emitted,
+    }
 
 
 def latest_runs(*, step_ids: list[int], succeeded: bool = False) -> dict[int, StepRun]:

@@ -78,6 +78,12 @@ def editor_context(process: Process, **extra) -> dict:
     return context
 
 
+def _editable_step(request, pk: int, step_pk: int) -> Step:
+    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
+    check_editable(request, step.process)
+    return step
+
+
 def check_editable(request, process: Process) -> None:
     """Refuse changes from non-designers and to deployed versions."""
     if not is_designer(request.user) or process.is_frozen:
@@ -172,8 +178,7 @@ def step_create(request, pk: int):
 @require_POST
 @designer_required
 def step_rename(request, pk: int, step_pk: int):
-    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
-    check_editable(request, step.process)
+    step = _editable_step(request, pk, step_pk)
     form = StepNameForm(request.POST)
     if form.is_valid():
         services.step_rename(step=step, actor=request.user, name=form.cleaned_data["name"])
@@ -185,8 +190,7 @@ def step_rename(request, pk: int, step_pk: int):
 @require_POST
 @designer_required
 def step_move(request, pk: int, step_pk: int):
-    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
-    check_editable(request, step.process)
+    step = _editable_step(request, pk, step_pk)
     services.step_move(step=step, offset=-1 if request.POST.get("direction") == "up" else 1)
     return redirect("step-editor", pk=pk, step_pk=step.pk)
 
@@ -194,8 +198,7 @@ def step_move(request, pk: int, step_pk: int):
 @require_POST
 @designer_required
 def step_delete(request, pk: int, step_pk: int):
-    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
-    check_editable(request, step.process)
+    step = _editable_step(request, pk, step_pk)
     services.step_delete(step=step)
     messages.success(request, f"Step “{step.name}” deleted.")
     return redirect("process-editor", pk=pk)
