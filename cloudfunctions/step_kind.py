@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from orchestration.step_kinds import StepResult
@@ -11,6 +12,8 @@ NOT_CONFIGURED = "Configure the cloud function."
 
 class CloudFunctionKind:
     select_related = ("cloud_function__completion_event", "cloud_function__connection")
+    # A connection is shared, and editable after deploy: never cached with a version.
+    version_related = ("cloud_function__completion_event",)
 
     def event_name(self, step) -> str | None:
         cf = cloud_function_of(step)
@@ -30,6 +33,19 @@ class CloudFunctionKind:
         return cloud_function_execute(
             cloud_function=step.cloud_function, context=context, attempt_key=attempt_key
         )
+
+    def bind(self, steps: list) -> None:
+        from cloudfunctions.models import Connection
+
+        functions = {}
+        for step in steps:
+            if step.kind == step.Kind.CLOUD_FUNCTION and (cf := cloud_function_of(step)):
+                # The cached cloud function is shared; this run gets its own copy.
+                functions[step.pk] = step.cloud_function = copy.copy(cf)
+        connections = Connection.objects.in_bulk({cf.connection_id for cf in functions.values()})
+        for cf in functions.values():
+            if cf.connection_id is not None:
+                cf.connection = connections.get(cf.connection_id)
 
     def copy(self, source, target) -> None:
         cf = cloud_function_of(source)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orchestration import step_kinds
+from orchestration import plans, step_kinds
 from orchestration.models import Process, Run
 from orchestration.services import step_run_record
 from orchestration.step_kinds import StepResult
@@ -103,11 +103,8 @@ def execute(run_id: int) -> str:
     )
     if not claimed:
         return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
-    run = Run.objects.select_related("version").get(pk=run_id)
-    run.started_position = run.next_position
-    related = step_kinds.select_related_all()
-    steps = list(run.version.steps.select_related("process", *related).order_by("position", "pk"))
-    events = {event.name: event for event in run.version.events.all()}
+    run = Run.objects.get(pk=run_id)
+    steps, events = plans.steps_for_run(run.version_id)
     context = {"trigger": run.input, "events": dict(run.events)}
     for index, step in enumerate(steps):
         if index < run.next_position:
@@ -117,12 +114,10 @@ def execute(run_id: int) -> str:
         if outcome is None:  # cancelled meanwhile
             return Run.Status.CANCELLED
         if not outcome.ok:
-            _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
-            return Run.Status.FAILED
+            return _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
     if not steps:
-        _finish(run, Run.Status.SUCCEEDED, "")
-    # Re-read: a cancellation may have landed during the last step.
-    return Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
+        return _finish(run, Run.Status.SUCCEEDED, "")
+    return Run.Status.SUCCEEDED
 
 
 def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
@@ -130,9 +125,9 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
     attempt_key = f"run-{run.pk}-step-{step.key}"
     name = kind.event_name(step)
     for attempt in range(1, max(step.max_attempts, 1) + 1):
-        # The first attempt of the first step follows the claim at once: nothing to check.
-        first = attempt == 1 and run.next_position == run.started_position
-        if not first and not _still_running(run):
+        # A first attempt follows the claim or the previous step's progress update, which
+        # both found the run running; a retry follows a sleep, during which it may be cancelled.
+        if attempt > 1 and not _still_running(run):
             return None
         try:
             result = kind.run(step, context=context, attempt_key=attempt_key)
@@ -160,7 +155,11 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
                 progress = {"events": run.events, "next_position": step_index}
                 if last:
                     progress.update(status=Run.Status.SUCCEEDED, finished_at=timezone.now())
-                Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(**progress)
+                still_running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+                    **progress
+                )
+        if result.ok and not still_running:
+            return None  # a cancellation landed during the step
         if result.ok or not result.retryable or attempt == step.max_attempts:
             return result
         delay = backoff_delay(attempt, result.retry_after)
@@ -171,8 +170,9 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
     return result
 
 
-def _finish(run: Run, status: str, message: str) -> None:
-    # Conditional, so a cancellation that landed meanwhile is not overwritten.
-    Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+def _finish(run: Run, status: str, message: str) -> str:
+    """Finish the run unless a cancellation landed meanwhile; return its final status."""
+    finished = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
         status=status, finished_at=timezone.now(), error_message=message[:2000]
     )
+    return status if finished else Run.Status.CANCELLED

@@ -27,6 +27,8 @@ class StepResult:
 class StepKind(Protocol):
     # Relations to load with steps so that checking many steps costs no query per step.
     select_related: tuple[str, ...]
+    # The part of them a deployed version owns: workers cache it (see orchestration.plans).
+    version_related: tuple[str, ...]
 
     def event_name(self, step) -> str | None:
         """Return the name of the completion event the step emits, if any."""
@@ -36,6 +38,10 @@ class StepKind(Protocol):
 
     def run(self, step, *, context: dict[str, Any], attempt_key: str | None = None) -> StepResult:
         """Execute the step on a context (`trigger`, `events`)."""
+
+    def bind(self, steps: list) -> None:
+        """Attach, fresh, what a version's steps only refer to, for one run; steps of other
+        kinds are in the list too."""
 
     def copy(self, source, target) -> None:
         """Copy the kind's configuration from one step to another (duplicate, deploy)."""

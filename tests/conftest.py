@@ -42,12 +42,19 @@ def _fast_passwords(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Sign-in and Test-run limits count in the cache; no test inherits another's counts."""
+    """Sign-in and Test-run limits count in the cache; no test inherits another's counts.
+
+    Workers cache deployed versions by primary key, which a rolled-back test frees for reuse.
+    """
     from django.core.cache import cache
 
+    from orchestration import plans
+
     cache.clear()
+    plans.forget_all()
     yield
     cache.clear()
+    plans.forget_all()
 
 
 @pytest.fixture

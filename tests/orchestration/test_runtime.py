@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.core.management import call_command
+from django.db import connection as db_connection
 from django.urls import reverse
 from werkzeug import Request, Response
 
@@ -357,3 +358,40 @@ def test_long_names_still_deploy_and_duplicate(api, designer_client):
     assert process.versions.get().name.endswith(" v1")
     designer_client.post(reverse("process-duplicate", args=[process.pk]))
     assert Process.objects.filter(name__endswith=" (copy)").exists()
+
+
+def test_a_worker_sends_a_connections_new_key_after_deploy(api):
+    """Workers cache a deployed version's steps, never its connections: they can be edited."""
+    connection, server = api
+    keys = []
+
+    def record(request: Request) -> Response:
+        keys.append(request.headers.get(connection.api_key_name))
+        return Response("{}", content_type="application/json")
+
+    server.expect_request("/v1/x").respond_with_handler(record)
+    process = _deployed(connection, '"/v1/x"')
+    assert _run(process).status == Run.Status.SUCCEEDED
+    connection.api_key_value = "rotated-key-value"
+    connection.save()
+    assert _run(process).status == Run.Status.SUCCEEDED
+    assert keys[1] == "rotated-key-value" and keys[0] != keys[1]
+
+
+def test_a_versions_steps_are_loaded_once_per_worker(api):
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_json({})
+    process = _deployed(connection, '"/v1/x"', '"/v1/x"')
+    _run(process)
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with db_connection.execute_wrapper(record):
+        assert _run(process).status == Run.Status.SUCCEEDED
+    tables = " ".join(statements)
+    assert 'orchestration_step"' not in tables.replace("orchestration_steprun", "")
+    assert "orchestration_completionevent" not in tables
+    assert "cloudfunctions_connection" in tables  # connections are read for every run
