@@ -6,12 +6,14 @@ import time
 import traceback
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import pytest
 import requests
+import trustme
 from werkzeug import Response
 
-from cloudfunctions import errors
+from cloudfunctions import errors, transport
 from cloudfunctions.transport import GuardedSession, OutboundError, send
 
 MARKER = "SECRET-MARKER-apikey-7f3a"
@@ -238,6 +240,31 @@ def test_an_untrusted_certificate_fails_at_tls(outbound_tls, tls_httpserver):
     assert caught.value.stage == "tls"
     assert caught.value.message == errors.OUTBOUND_TLS_FAILED.format(host=host_of(tls_httpserver))
     assert_no_secret(caught.value)
+
+
+def test_the_ca_bundle_is_loaded_once_and_again_when_replaced(
+    outbound_tls, tls_httpserver, tmp_path
+):
+    tls_httpserver.expect_request("/").respond_with_data("ok")
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(Path(outbound_tls.OUTBOUND_CA_BUNDLE).read_bytes())
+    outbound_tls.OUTBOUND_CA_BUNDLE = str(bundle)
+    loads = transport._load_verifying_context.cache_info().misses
+    for _ in range(3):
+        send(prepared(tls_httpserver.url_for("/")), allowed_hosts={host_of(tls_httpserver)})
+    assert transport._load_verifying_context.cache_info().misses == loads + 1
+
+    trustme.CA().cert_pem.write_to_path(str(bundle))  # an operator swaps in another CA
+    with pytest.raises(OutboundError) as caught:
+        send(prepared(tls_httpserver.url_for("/")), allowed_hosts={host_of(tls_httpserver)})
+    assert caught.value.stage == "tls"
+
+
+def test_a_missing_ca_bundle_fails_at_tls(outbound_tls, tls_httpserver, tmp_path):
+    outbound_tls.OUTBOUND_CA_BUNDLE = str(tmp_path / "missing.pem")
+    with pytest.raises(OutboundError) as caught:
+        send(prepared(tls_httpserver.url_for("/")), allowed_hosts={host_of(tls_httpserver)})
+    assert caught.value.stage == "tls"
 
 
 def _read_request(sock: socket.socket) -> None:
