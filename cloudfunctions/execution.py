@@ -10,15 +10,19 @@ import json
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from cloudfunctions import cel, transport
 from cloudfunctions.auth import AuthError
+from cloudfunctions.auth.oauth2 import TokenEndpointError
 from cloudfunctions.connection_auth import auth_for
 from cloudfunctions.models import CloudFunction
+from cloudfunctions.operations import body_idempotency_token
 from cloudfunctions.redaction import Redactor
 from cloudfunctions.secrets import SecretDecryptionError
 from cloudfunctions.urls_build import BASE_URL_INVALID, UnsafeURI, build_url
@@ -38,6 +42,10 @@ BODY_NOT_JSON = "Body: not valid JSON ({msg} at line {line}, column {column})."
 BODY_NOT_OBJECT = "Body: the CEL expression must evaluate to a map or a list."
 HTTP_ERROR = "{host} answered HTTP {status}."
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# Names the Amazon Connect idempotency tokens derived from attempt keys; never change it, or
+# a retry that spans a deploy would send a new token and could be applied twice.
+CLIENT_TOKEN_NAMESPACE = uuid.UUID("6f1c1d4e-9a57-4c1e-8a43-2f4f5b0c7d21")
+_NO_BODY = object()
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Control characters (tab aside) have no place in a header value; NUL would reach the wire.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]|^\s")
@@ -73,9 +81,10 @@ def _evaluate_string(source: str, field: str, context: dict) -> str:
     return value
 
 
-def _body(cf: CloudFunction, context: dict) -> bytes | None:
+def _body_value(cf: CloudFunction, context: dict) -> Any:
+    """Return the body's JSON value, or _NO_BODY when the step sends none."""
     if not cf.body.strip():
-        return None
+        return _NO_BODY
     if cf.body_mode == CloudFunction.BodyMode.CEL:
         trigger, events = cel_context(context)
         try:
@@ -90,7 +99,35 @@ def _body(cf: CloudFunction, context: dict) -> bytes | None:
         except JSONTextError as exc:
             message = BODY_NOT_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
             raise StepFailure("body", message) from None
+    return value
+
+
+def _encoded(value: Any) -> bytes | None:
+    if value is _NO_BODY:
+        return None
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def amazon_connect_client_token(attempt_key: str) -> str:
+    """Return the idempotency token every attempt carrying ``attempt_key`` sends: a UUID,
+    well inside Amazon Connect's 500-character limit."""
+    return str(uuid.uuid5(CLIENT_TOKEN_NAMESPACE, attempt_key))
+
+
+def _with_client_token(
+    value: Any, *, method: str, url: str, endpoint: str, attempt_key: str
+) -> Any:
+    """Add the operation's idempotency-token member to a JSON object body, unless the
+    designer set it: Amazon Connect deduplicates on that member, not on Idempotency-Key."""
+    if not isinstance(value, dict):
+        return value
+    # Operations are matched on the path below the endpoint, which an override may move.
+    base_path = urlsplit(endpoint).path.rstrip("/")
+    path = urlsplit(url).path.removeprefix(base_path)
+    member = body_idempotency_token(method, path)
+    if member is None or member in value:
+        return value
+    return {**value, member: amazon_connect_client_token(attempt_key)}
 
 
 def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) -> BuiltRequest:
@@ -114,13 +151,20 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
         if _CONTROL.search(value):
             raise StepFailure("cel", HEADER_VALUE_INVALID.format(field=f"Header {number} value"))
         headers[name] = value
-    body = _body(cf, context)
+    body_value = _body_value(cf, context)
+    endpoint = connection.endpoint
     try:
-        url = build_url(connection.endpoint, uri, query)
+        url = build_url(endpoint, uri, query)
     except UnsafeURI as exc:
         raise StepFailure(
             "url", str(exc) if str(exc) == BASE_URL_INVALID else f"URI: {exc}"
         ) from None
+    if attempt_key and connection.is_amazon_connect:
+        # Added before signing: SigV4 covers these very bytes.
+        body_value = _with_client_token(
+            body_value, method=cf.method, url=url, endpoint=endpoint, attempt_key=attempt_key
+        )
+    body = _encoded(body_value)
     lower = {name.lower() for name in headers}
     if body is not None and "content-type" not in lower:
         headers["Content-Type"] = "application/json"
@@ -129,7 +173,7 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
     prepared = requests.Request(cf.method, url, headers=headers, data=body).prepare()
     # requests would re-encode a URL it parses; keep exactly the string that was built.
     prepared.url = url
-    return BuiltRequest(prepared, transport.host_of(connection.endpoint))
+    return BuiltRequest(prepared, transport.host_of(endpoint))
 
 
 def _shown(prepared: requests.PreparedRequest, redact: Redactor) -> dict:
@@ -181,7 +225,9 @@ def cloud_function_execute(
     redact = Redactor()
     shown: dict = {}
 
-    def failed(stage: str, message: str, retryable: bool = False) -> StepResult:
+    def failed(
+        stage: str, message: str, retryable: bool = False, retry_after: float | None = None
+    ) -> StepResult:
         return StepResult(
             ok=False,
             request=shown,
@@ -189,6 +235,7 @@ def cloud_function_execute(
             error_message=redact.text(message),
             duration_ms=(time.monotonic() - started) * 1000,
             retryable=retryable,
+            retry_after=retry_after if retryable else None,
         )
 
     try:
@@ -210,8 +257,12 @@ def cloud_function_execute(
             response = transport.send(prepared, allowed_hosts=allowed)
     except StepFailure as failure:
         return failed(failure.stage, failure.message)
+    except TokenEndpointError as error:
+        # Only a transient answer (429, 5xx) is worth another attempt: a refusal such as
+        # invalid_client would be repeated word for word, and may lock the client out.
+        return failed("auth", error.message, error.retryable, error.retry_after)
     except AuthError as error:
-        return failed("auth", error.message, retryable=error.stage == "token")
+        return failed("auth", error.message)
     except SecretDecryptionError as error:
         return failed("secrets", str(error))
     except transport.OutboundError as error:

@@ -26,6 +26,7 @@ __all__ = [
     "UNKNOWN_OPERATION",
     "Operation",
     "amazon_connect_operations",
+    "body_idempotency_token",
     "operation_fill",
     "placeholder",
     "request_uri_expression",
@@ -55,6 +56,15 @@ _TYPED_BLANKS: dict[str, Any] = {
     "list": [],
     "map": {},
 }
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where an operation is served, and its idempotency-token member sent in the body."""
+
+    name: str
+    pattern: re.Pattern[str]
+    token_member: str | None
 
 
 @dataclass(frozen=True)
@@ -184,3 +194,59 @@ def _row(wire_name: str, member_name: str) -> dict[str, str]:
         "key": cel_string_literal(wire_name),
         "value": cel_string_literal(placeholder(member_name)),
     }
+
+
+@functools.cache
+def _routes() -> dict[str, tuple[_Route, ...]]:
+    """Every operation's route by HTTP method, the most literal first, so that a fixed
+    segment (`/users/search`) wins over a placeholder (`/users/{UserId}`)."""
+    model = _service_model()
+    ranked: dict[str, list[tuple[tuple[int, int], _Route]]] = {}
+    for name in model.operation_names:
+        operation = model.operation_model(name)
+        path = operation.http.get("requestUri", "/").partition("?")[0]
+        parts = []
+        position = 0
+        literal = 0
+        for match in _PLACEHOLDER.finditer(path):
+            parts.append(re.escape(path[position : match.start()]))
+            literal += match.start() - position
+            # {Name+} is a greedy label: it spans several segments.
+            parts.append(".+" if match.group(1).endswith("+") else "[^/]+")
+            position = match.end()
+        parts.append(re.escape(path[position:]))
+        literal += len(path) - position
+        route = _Route(name, re.compile("".join(parts)), _body_token_member(operation))
+        method = operation.http.get("method", "POST").upper()
+        ranked.setdefault(method, []).append(((-literal, -len(path)), route))
+    return {
+        method: tuple(route for _, route in sorted(routes, key=lambda item: item[0]))
+        for method, routes in ranked.items()
+    }
+
+
+def _body_token_member(operation) -> str | None:
+    shape = operation.input_shape
+    if shape is None or shape.serialization.get("payload"):
+        return None  # no input, or a body that is one member rather than the structure
+    for member_name, member in shape.members.items():
+        if (
+            member.metadata.get("idempotencyToken")
+            and member.serialization.get("location") in _BODY_LOCATIONS
+        ):
+            return member.serialization.get("name", member_name)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def body_idempotency_token(method: str, path: str) -> str | None:
+    """Return the JSON body member that carries the idempotency token of the Amazon Connect
+    operation served at ``method`` ``path`` (e.g. "ClientToken" for PUT
+    /contact/outbound-voice), or None when no operation matches or it has no such member.
+
+    ``path`` is the request path as sent, without the query string.
+    """
+    for route in _routes().get(method.upper(), ()):
+        if route.pattern.fullmatch(path):
+            return route.token_member
+    return None

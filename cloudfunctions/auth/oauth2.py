@@ -32,6 +32,27 @@ _KNOWN_ERRORS = frozenset(
         "temporarily_unavailable",
     }
 )
+# Codes that say "try again later" (RFC 6749 section 4.1.2.1), whatever the status they come
+# with; every other error response is a definitive refusal (section 5.2) that a retry would
+# only repeat, and repeated bad client credentials can get the client locked out.
+_TRANSIENT_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+
+
+class TokenEndpointError(AuthError):
+    """The token endpoint answered without a usable token.
+
+    ``retryable`` is true only for a transient answer (HTTP 429 or 5xx, or a "try again
+    later" error code); ``retry_after`` is its Retry-After in seconds, when it gave one.
+    An endpoint that could not be reached at all raises the transport's ``OutboundError``.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+        super().__init__("token", message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"TokenEndpointError({self.message!r}, retryable={self.retryable!r})"
 
 
 class TokenStore(Protocol):
@@ -188,10 +209,18 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     # Runs before authlib parses the response, whose own errors quote the full URL.
     host = host_of(response.url)
     status = response.status_code
+    transient = status == 429 or status >= 500
+    retry_after = _retry_after(response) if transient else None
+
+    def refused(message: str, *, retryable: bool = transient) -> TokenEndpointError:
+        return TokenEndpointError(
+            message, retryable=retryable, retry_after=retry_after if retryable else None
+        )
+
     if response.truncated:
-        raise AuthError("token", errors.AUTH_TOKEN_TRUNCATED.format(host=host))
+        raise refused(errors.AUTH_TOKEN_TRUNCATED.format(host=host))
     if 300 <= status < 400:
-        raise AuthError("token", errors.AUTH_TOKEN_REDIRECT.format(host=host, status=status))
+        raise refused(errors.AUTH_TOKEN_REDIRECT.format(host=host, status=status))
     try:
         data = parse_json(response.content)
     except JSONTextError:
@@ -199,17 +228,26 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     if isinstance(data, dict) and "error" in data:
         code = str(data["error"])
         code = code if code in _KNOWN_ERRORS else "unknown error"
-        raise AuthError("token", errors.AUTH_TOKEN_REJECTED.format(host=host, error=code))
+        raise refused(
+            errors.AUTH_TOKEN_REJECTED.format(host=host, error=code),
+            retryable=transient or code in _TRANSIENT_ERRORS,
+        )
     if status >= 400:
-        raise AuthError("token", errors.AUTH_TOKEN_HTTP_STATUS.format(host=host, status=status))
+        raise refused(errors.AUTH_TOKEN_HTTP_STATUS.format(host=host, status=status))
     if not isinstance(data, dict):
-        raise AuthError("token", errors.AUTH_TOKEN_NOT_JSON.format(host=host))
+        raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     if not isinstance(data.get("access_token"), str) or not data["access_token"]:
-        raise AuthError("token", errors.AUTH_TOKEN_MISSING.format(host=host))
+        raise refused(errors.AUTH_TOKEN_MISSING.format(host=host))
     expires_in = data.get("expires_in")
     # authlib does arithmetic on it: "soon" or 1e999 would crash rather than fail cleanly.
     if expires_in is not None and not (
         isinstance(expires_in, int) or (isinstance(expires_in, str) and expires_in.isdecimal())
     ):
-        raise AuthError("token", errors.AUTH_TOKEN_NOT_JSON.format(host=host))
+        raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     return response
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    # Seconds only: an HTTP date would need a clock both sides agree on.
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isascii() and value.isdigit() else None
