@@ -12,6 +12,7 @@ from pathlib import Path
 from django.db import connection
 from django.db.models import Max, Min
 from django.test import override_settings
+from django_tasks_db.models import DBTaskResult
 
 from cloudfunctions.execution import cloud_function_execute
 from orchestration import deployments, engine
@@ -65,23 +66,30 @@ def _run(server, bundle: str) -> None:
     bare_rate = calls / (time.perf_counter() - started)
     print(f"engine baseline: bare execution service in a loop, {bare_rate:.1f} steps/s", flush=True)
 
+    cores = os.cpu_count() or 1
     single = None
     for workers in (1, 2, 4):
-        rate = _drain(process, workers, bundle)
+        rate, with_startup = _drain(process, workers, bundle)
         single = single or rate
         per_worker = rate / workers
-        verdict = "ok" if per_worker >= TARGET_PER_WORKER else "BELOW TARGET"
+        if workers <= cores:
+            verdict = "ok" if per_worker >= TARGET_PER_WORKER else "BELOW TARGET"
+            target = f"target >= {TARGET_PER_WORKER:.0f} per worker up to {cores} cores: {verdict}"
+        else:
+            target = f"more workers than the {cores} cores: no per-worker target"
         print(
-            f"engine with {workers} worker(s): {rate:.1f} steps/s ({per_worker:.1f} per worker, "
-            f"target >= {TARGET_PER_WORKER:.0f}: {verdict}), ratio to bare loop "
-            f"{rate / bare_rate:.2f}x, scaling vs 1 worker {rate / single:.2f}x",
+            f"engine with {workers} worker(s): {rate:.1f} steps/s steady ({per_worker:.1f} per "
+            f"worker; {target}), {with_startup:.1f} steps/s counting each worker's first run, "
+            f"ratio to bare loop {rate / bare_rate:.2f}x, scaling vs 1 worker {rate / single:.2f}x",
             flush=True,
         )
 
 
-def _drain(process, workers: int, bundle: str) -> float:
-    """Queue runs, let `workers` processes drain them, and return steps per second."""
+def _drain(process, workers: int, bundle: str) -> tuple[float, float]:
+    """Queue runs, let `workers` processes drain them; return steps per second, steady and
+    counting start-up."""
     Run.objects.all().delete()
+    DBTaskResult.objects.all().delete()
     total = RUNS_PER_WORKER * workers
     for n in range(total):
         engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
@@ -104,7 +112,15 @@ def _drain(process, workers: int, bundle: str) -> float:
         proc.wait(timeout=600)
     done = Run.objects.filter(status=Run.Status.SUCCEEDED)
     assert done.count() == total, Run.objects.values_list("status", "error_message")[:5]
-    # Worker start-up (importing Django) is not engine time: measure first claim to last finish.
+    # Worker start-up (importing Django) is not engine time: count from the first claim.
     span = done.aggregate(first=Min("started_at"), last=Max("finished_at"))
-    seconds = (span["last"] - span["first"]).total_seconds()
-    return total / seconds
+    with_startup = total / (span["last"] - span["first"]).total_seconds()
+    # Steady state: from the moment every worker has finished its first run, which also pays
+    # for one-off work (building the CEL parser, loading the version, the CA bundle).
+    finished = DBTaskResult.objects.values_list("worker_ids", "finished_at")
+    first_by_worker: dict[str, object] = {}
+    for worker_ids, at in finished:
+        first_by_worker[worker_ids[-1]] = min(first_by_worker.get(worker_ids[-1], at), at)
+    warm = max(first_by_worker.values())
+    steady = sum(1 for _, at in finished if at > warm)
+    return steady / (span["last"] - warm).total_seconds(), with_startup
