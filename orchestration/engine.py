@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +27,11 @@ NOT_DEPLOYED = "The process has no live version: deploy it first."
 CANCELLED_MESSAGE = "Cancelled by {user}."
 STEP_CRASHED = "The step failed unexpectedly; the details are in the server log."
 ONLY_FAILED_RERUN = "Only a failed run can be re-run from its failed step."
+WORKER_LOST = (
+    "The worker running this run stopped: no sign of life since {since:%Y-%m-%d %H:%M:%S} UTC. "
+    "The step in progress may have reached its API; re-run from the failed step once you "
+    "know it is safe."
+)
 
 
 class RunRefused(Exception):
@@ -93,13 +99,54 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 
 
 def _still_running(run: Run) -> bool:
-    return Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists()
+    """Report a sign of life; False when the run has stopped (cancelled or reaped)."""
+    return bool(
+        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(heartbeat_at=timezone.now())
+    )
+
+
+def runs_reap_stale() -> int:
+    """Fail the running runs whose worker stopped reporting; return how many.
+
+    Failed rather than queued again: the step in progress may have reached its API, and
+    only a person can tell whether running it twice is safe (Re-run from the failed step).
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
+    reaped = 0
+    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff)
+    for run_id, since in stale.values_list("pk", "heartbeat_at"):
+        # Conditional again: the worker may have reported between the two statements.
+        reaped += Run.objects.filter(
+            pk=run_id, status=Run.Status.RUNNING, heartbeat_at=since
+        ).update(
+            status=Run.Status.FAILED,
+            finished_at=now,
+            error_message=WORKER_LOST.format(since=since.astimezone(UTC)),
+        )
+    if reaped:
+        logger.warning("Failed %s run(s) whose worker stopped reporting", reaped)
+    return reaped
+
+
+_last_reap = None
+
+
+def _reap_if_due() -> None:
+    # Every worker sweeps, at most once per interval: no scheduler to deploy, one query a minute.
+    global _last_reap
+    now = time.monotonic()
+    if _last_reap is None or now - _last_reap >= settings.RUN_REAP_INTERVAL_SECONDS:
+        _last_reap = now
+        runs_reap_stale()
 
 
 def execute(run_id: int) -> str:
     """Execute a queued run to its end; return its final status."""
+    _reap_if_due()
+    now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-        status=Run.Status.RUNNING, started_at=timezone.now()
+        status=Run.Status.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
@@ -152,9 +199,10 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
                     context["events"][name] = result.payload
                 run.events = context["events"]
                 run.next_position = step_index = run.next_position + 1
-                progress = {"events": run.events, "next_position": step_index}
+                now = timezone.now()
+                progress = {"events": run.events, "next_position": step_index, "heartbeat_at": now}
                 if last:
-                    progress.update(status=Run.Status.SUCCEEDED, finished_at=timezone.now())
+                    progress.update(status=Run.Status.SUCCEEDED, finished_at=now)
                 still_running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
                     **progress
                 )

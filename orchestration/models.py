@@ -148,10 +148,15 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker's last sign of life: a running run without one for long has lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["process", "status"])]
+        indexes = [
+            models.Index(fields=["process", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
 
     def get_absolute_url(self) -> str:
         return reverse("run-detail", args=[self.pk])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import connection as db_connection
 from django.urls import reverse
+from django.utils import timezone
 from werkzeug import Request, Response
 
 from cloudfunctions.models import CloudFunction
@@ -395,3 +397,50 @@ def test_a_versions_steps_are_loaded_once_per_worker(api):
     assert 'orchestration_step"' not in tables.replace("orchestration_steprun", "")
     assert "orchestration_completionevent" not in tables
     assert "cloudfunctions_connection" in tables  # connections are read for every run
+
+
+def test_a_run_whose_worker_stopped_is_failed_and_can_be_rerun(api, designer, settings, capsys):
+    settings.RUN_REAP_INTERVAL_SECONDS = 0
+    connection, server = api
+    server.expect_request("/v1/one").respond_with_json({"id": "i_1"})
+    server.expect_request("/v1/two/i_1").respond_with_json({"done": True})
+    process = _deployed(connection, '"/v1/one"', '"/v1/two/" + events["step1.done"].body.id')
+    silent = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS + 60)
+    # What a worker killed during step two leaves behind: running, silent since.
+    lost = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    Run.objects.filter(pk=lost.pk).update(
+        status=Run.Status.RUNNING,
+        next_position=1,
+        events={"step1.done": {"body": {"id": "i_1"}}},
+        heartbeat_at=silent,
+    )
+    alive = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    Run.objects.filter(pk=alive.pk).update(status=Run.Status.RUNNING, heartbeat_at=timezone.now())
+
+    assert _run(process).status == Run.Status.SUCCEEDED  # any worker's next run sweeps
+    lost.refresh_from_db()
+    alive.refresh_from_db()
+    assert (
+        lost.status == Run.Status.FAILED and "worker running this run stopped" in lost.error_message
+    )
+    assert alive.status == Run.Status.RUNNING
+
+    server.clear()
+    server.expect_request("/v1/two/i_1").respond_with_json({"done": True})
+    again = engine.run_rerun(run=lost, actor=designer)
+    assert engine.execute(again.pk) == Run.Status.SUCCEEDED
+    assert [request.path for request, _ in server.log] == ["/v1/two/i_1"]
+
+    Run.objects.filter(pk=alive.pk).update(heartbeat_at=silent)
+    call_command("reap_runs")
+    assert "1 stale run(s) failed." in capsys.readouterr().out
+
+
+def test_a_running_run_shows_its_last_sign_of_life(api, designer_client):
+    connection, _ = api
+    run = engine.run_start(process=_deployed(connection, '"/v1/a"'), trigger="ui", input={})
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=3)
+    )
+    html = designer_client.get(reverse("run-detail", args=[run.pk])).content.decode()
+    assert "Last sign of life" in html and "3\xa0minutes ago" in html

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +59,32 @@ def _two_step_process(base_url: str):
     return process
 
 
+def _one_step_process(base_url: str, path: str):
+    process = ProcessFactory()
+    CloudFunctionFactory(
+        step=StepFactory(process=process, position=1, max_attempts=1),
+        connection=ApiKeyConnectionFactory(base_url=base_url),
+        method="GET",
+        uri=f'"{path}"',
+        body="",
+        completion_event=EventFactory(process=process, name="done"),
+    )
+    deployments.process_deploy(process=process, actor=None)
+    process.refresh_from_db()
+    return process
+
+
+def _worker_env(ca_bundle: str) -> dict[str, str]:
+    """The environment of a worker process on the test database."""
+    db = connection.settings_dict
+    return {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "OUTBOUND_ALLOW_LOOPBACK": "true",
+        "OUTBOUND_CA_BUNDLE": ca_bundle,
+    }
+
+
 @pytest.mark.django_db(transaction=True)
 def test_several_workers_execute_every_step_exactly_once(
     outbound_tls, tls_httpserver, tls_ca_bundle
@@ -70,13 +97,7 @@ def test_several_workers_execute_every_step_exactly_once(
         engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
         for n in range(40)
     ]
-    db = connection.settings_dict
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "OUTBOUND_ALLOW_LOOPBACK": "true",
-        "OUTBOUND_CA_BUNDLE": tls_ca_bundle,
-    }
+    env = _worker_env(tls_ca_bundle)
     command = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
     workers = [
         subprocess.Popen(command + ["--worker-id", f"w{i}"], cwd=ROOT, env=env) for i in range(3)
@@ -116,3 +137,45 @@ def test_the_engine_runs_on_rq_with_redis(
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED
     assert counts == {"7:/v1/a": 1, "7:/v1/b": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_is_killed_is_failed_by_the_next_worker(
+    outbound_tls, tls_httpserver, tls_ca_bundle
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: CI runs the suite again with DATABASE_URL set to it")
+    reached, release = threading.Event(), threading.Event()
+
+    def stall(request: Request) -> Response:
+        reached.set()
+        release.wait(30)
+        return Response("{}", content_type="application/json")
+
+    tls_httpserver.expect_request("/v1/slow").respond_with_handler(stall)
+    tls_httpserver.expect_request("/v1/fast").respond_with_json({})
+    base_url = tls_httpserver.url_for("/").rstrip("/")
+    slow, fast = (_one_step_process(base_url, path) for path in ("/v1/slow", "/v1/fast"))
+    env = {**_worker_env(tls_ca_bundle), "RUN_STALE_AFTER_SECONDS": "1"}
+    # --no-reload: under the autoreloader the worker would be a child that kill() misses.
+    command = [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--no-reload"]
+
+    lost = engine.run_start(process=slow, trigger=Run.Trigger.COMMAND, input={})
+    worker = subprocess.Popen(command + ["--worker-id", "doomed"], cwd=ROOT, env=env)
+    try:
+        assert reached.wait(120), "the worker never sent the slow request"
+    finally:
+        worker.kill()  # SIGKILL mid-request: no handler, no clean-up, as in a crash
+        worker.wait()
+        release.set()
+    lost.refresh_from_db()
+    assert lost.status == Run.Status.RUNNING  # what a dead worker leaves behind
+
+    time.sleep(1.5)  # longer than RUN_STALE_AFTER_SECONDS
+    later = engine.run_start(process=fast, trigger=Run.Trigger.COMMAND, input={})
+    subprocess.run(command + ["--batch", "--worker-id", "next"], cwd=ROOT, env=env, timeout=120)
+    lost.refresh_from_db()
+    later.refresh_from_db()
+    assert later.status == Run.Status.SUCCEEDED
+    assert lost.status == Run.Status.FAILED and "stopped" in lost.error_message
+    assert lost.next_position == 0  # re-run from the failed step starts at the slow one
