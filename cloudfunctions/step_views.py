@@ -25,6 +25,7 @@ from cloudfunctions.step_forms import (
 from cloudfunctions.step_kind import cloud_function_of
 from orchestration import services as orchestration_services
 from orchestration import step_kinds, variables
+from orchestration.drafts import sample_draft_pop
 from orchestration.models import Step
 from orchestration.roles import designer_required, is_connection_admin
 from orchestration.selectors import step_latest_run, test_context
@@ -167,19 +168,26 @@ def _save(request, step: Step, cf: CloudFunction):
         # Someone took the event (its name, or as emitter) between the check and the save.
         form.add_error(None, EVENT_TAKEN)
         return _render(request, step, form, query, headers, status=409)
-    if request.POST.get("_action") in ("test", "test_confirmed"):
-        return _test(request, step, confirmed=request.POST["_action"] == "test_confirmed")
+    testing = request.POST.get("_action") in ("test", "test_confirmed")
     if form.errors:
         step.refresh_from_db()
         form.data = form.data.copy()
         form.data["revision"] = step.revision
-        messages.warning(request, "Saved, but some fields need attention (see below).")
+        if not (testing and request.htmx):  # htmx swaps the result only: the form is on screen
+            messages.warning(request, "Saved, but some fields need attention (see below).")
+    if testing:
+        # Without htmx the page is drawn anew: a form with errors keeps them, and the text.
+        typed = (form, query, headers) if form.errors else None
+        return _test(
+            request, step, confirmed=request.POST["_action"] == "test_confirmed", typed=typed
+        )
+    if form.errors:
         return _render(request, step, form, query, headers, status=200)
     messages.success(request, "Cloud function saved.")
     return redirect("step-editor", pk=step.process_id, step_pk=step.pk)
 
 
-def _test(request, step: Step, *, confirmed: bool):
+def _test(request, step: Step, *, confirmed: bool, typed=None):
     """Run the just-saved step for real; a request with side effects needs a confirmation."""
     cf = CloudFunction.objects.select_related("connection").get(step=step)
     step.refresh_from_db(fields=["problems", "revision"])
@@ -201,8 +209,11 @@ def _test(request, step: Step, *, confirmed: bool):
     if request.htmx:
         # The save bumped the revision: the form's hidden copy follows out of band.
         return render(request, TEMPLATE + "#test-result", {**context, "oob": True}, status=status)
-    form = CloudFunctionForm(instance=cf, step=step)
-    query, headers = row_formsets(cloud_function=cf)
+    if typed is not None:
+        form, query, headers = typed
+    else:
+        form = CloudFunctionForm(instance=cf, step=step)
+        query, headers = row_formsets(cloud_function=cf)
     return _render(request, step, form, query, headers, extra=context)
 
 
@@ -238,6 +249,8 @@ def _render(
         paths=variables.leaves(test["events"], set(test["samples"])),
     )
     context.update(extra if extra is not None else _last_run(step))
+    if form.instance.completion_event_id:
+        context["sample_draft"] = sample_draft_pop(request, form.instance.completion_event_id)
     connection = form.instance.connection if form.instance.connection_id else None
     if connection is not None and connection.is_amazon_connect:
         context["operations"] = amazon_connect_operations()

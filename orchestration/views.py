@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orchestration import selectors, services, step_kinds
+from orchestration import drafts, selectors, services, step_kinds
 from orchestration.forms import ProcessForm, SamplePayloadForm, StepNameForm
 from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.roles import designer_required, is_designer
@@ -149,7 +149,11 @@ def event_sample(request, pk: int, event_pk: int):
             services.event_sample_set(event=event, payload=form.cleaned_data["payload"])
             messages.success(request, f"Saved the sample of “{event.name}”.")
         else:
-            messages.error(request, f"Sample not saved: {' '.join(form.errors['payload'])}")
+            error = f"Sample not saved: {' '.join(form.errors['payload'])}"
+            drafts.sample_draft_keep(
+                request, event.pk, text=request.POST.get("payload", ""), error=error
+            )
+            messages.error(request, error)
     back = request.POST.get("step")
     if back and back.isdigit() and event.process.steps.filter(pk=back).exists():
         return redirect("step-editor", pk=pk, step_pk=int(back))

@@ -382,3 +382,22 @@ def test_a_token_endpoint_with_a_nonsense_expiry_fails_cleanly(outbound_tls, tls
     connection = OAuthConnectionFactory(base_url=base, token_url=f"{base}/token")
     result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
     assert result.error_stage == "auth" and "token" in result.error_message
+
+
+def test_test_without_htmx_keeps_the_fields_that_failed_and_their_errors(api, designer_client):
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_json({"id": "ch_7"})
+    cf = _cf(connection)
+    step = cf.step
+    from tests.cloudfunctions.test_step_editor import _post
+
+    data = _post(step, connection, method="GET", body="", new_event_name="x.done", _action="test")
+    data.update({"query-TOTAL_FORMS": "0", "headers-TOTAL_FORMS": "0", "max_attempts": "99"})
+    response = designer_client.post(f"/processes/{step.process_id}/steps/{step.pk}/", data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="99"' in html and "less than or equal to 10" in html
+    assert "some fields need attention" in html
+    assert "Succeeded" in html  # the rest was saved and tested
+    step.refresh_from_db()
+    assert step.max_attempts != 99

@@ -95,3 +95,27 @@ def test_pinned_sample_is_used_for_mapping(two_steps, designer_client):
     assert designer_client.post(url, {"action": "pin"}, follow=True).status_code == 200
     event.refresh_from_db()
     assert event.sample_payload == {"body": {"charge": "ch_s"}}  # never emitted: kept
+
+
+def test_a_refused_sample_keeps_what_was_typed(two_steps, designer_client):
+    process, first, _, _ = two_steps
+    event = first.completion_event
+    url = reverse("event-sample", args=[process.pk, event.pk])
+    typed = '{"body": {"charge": "ch_typed",}}'  # a trailing comma
+    response = designer_client.post(
+        url, {"action": "save", "payload": typed, "step": first.step.pk}, follow=True
+    )
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse(
+        "step-editor", args=[process.pk, first.step.pk]
+    )
+    assert "Not valid JSON" in html
+    assert "{&quot;body&quot;: {&quot;charge&quot;: &quot;ch_typed&quot;,}}</textarea>" in html
+    assert (
+        'aria-invalid="true"' in html and '<details class="card" id="sample-payload" open>' in html
+    )
+    event.refresh_from_db()
+    assert event.sample_payload is None
+    # Shown once: the next visit shows the stored sample again.
+    again = designer_client.get(reverse("step-editor", args=[process.pk, first.step.pk]))
+    assert "ch_typed" not in again.content.decode()
