@@ -59,11 +59,12 @@ RULES = {
     "connection-test": {"POST": ADMIN},
 }
 
-# The admin pages of this project's models; Django's admin wants is_staff on top.
+# The admin pages of this project's models and of the task queue's results; Django's admin
+# wants is_staff on top. (django_rq's Dashboard entry links to its views under the same rule.)
 ADMIN_MODELS = [
     model
     for model in admin.site._registry
-    if model._meta.app_label in ("cloudfunctions", "orchestration", "auth")
+    if model._meta.app_label in ("cloudfunctions", "orchestration", "auth", "django_tasks_database")
 ]
 ADMIN_PAGES = ["admin:index"] + [
     f"admin:{m._meta.app_label}_{m._meta.model_name}_{page}"
@@ -190,9 +191,11 @@ def test_admin_matrix(client, objects, name, role, method):
 
     from cloudfunctions.models import ConnectionAuditEntry
     from orchestration.models import StepRun
+    from orchestration.tasks import execute_run
 
     StepRun.objects.create(step_id=objects["step_pk"], outcome="succeeded", captured={})
     ConnectionAuditEntry.objects.create(connection_name="c", action="created")
+    execute_run.enqueue(0)  # a task result row for the worker queue's admin pages
     Group.objects.get_or_create(name="Process designers")
     users.UserFactory(username="someone")
     user = ROLES[role]() if ROLES[role] else None
@@ -206,5 +209,30 @@ def test_admin_matrix(client, objects, name, role, method):
         assert response.status_code == 302 and location.startswith("/admin/login/")
     else:
         assert response.status_code in (200, 302, 403), response
-        if response.status_code == 403:  # the audit trail is read-only, even for superusers
-            assert "connectionauditentry" in name and method == "POST"
+        if response.status_code == 403:  # trails are read-only, even for superusers
+            assert "connectionauditentry" in name or "dbtaskresult" in name
+            assert method == "POST" or name.endswith(("_add", "_delete"))
+
+
+RQ_PAGES = [
+    "/admin/django_rq/dashboard/",
+    "/admin/django_rq/dashboard/stats.json",
+    "/admin/django_rq/dashboard/stats.json/guessed-token/",
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("path", RQ_PAGES)
+def test_the_rq_dashboard_is_for_staff_only(client, path, role):
+    user = ROLES[role]() if ROLES[role] else None
+    if user:
+        client.force_login(user)
+    response = client.get(path)
+    if user is None:
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login/")
+    elif not user.is_staff:
+        # stats.json answers 401: no RQ_API_TOKEN is configured, so no token opens it.
+        assert response.status_code in (302, 401, 403)
+        assert "queues" not in response.content.decode().lower()
+    elif path == RQ_PAGES[0]:
+        assert response.status_code == 200
