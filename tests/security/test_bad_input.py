@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cloudfunctions.execution import cloud_function_execute
@@ -18,6 +18,9 @@ pytestmark = pytest.mark.django_db
 FEW = settings(
     max_examples=30,
     deadline=None,
+    # The same examples on every run: a red CI run must mean a change broke something. A
+    # case found while exploring (derandomize off) is pinned with @example.
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 MEGABYTE = "x" * (1024 * 1024)
@@ -153,6 +156,7 @@ def test_any_json_body_gets_a_clear_live_answer(designer_client, saved, body):
     value=st.text(max_size=50),
     body=st.text(max_size=200),
 )
+@example(uri="\x00", key="", value="", body="")  # once found at random: refused by the URI field
 def test_any_unicode_saves_or_is_refused_clearly(designer_client, saved, uri, key, value, body):
     step, connection = saved
     step.refresh_from_db()
@@ -160,12 +164,17 @@ def test_any_unicode_saves_or_is_refused_clearly(designer_client, saved, uri, ke
     data.update(_rows("headers", [(_clean(key), _clean(value))]))
     data["completion_event_choice"] = ""
     before = _snapshot(step)
+    stored_uri = CloudFunction.objects.get(step=step).uri
     response = designer_client.post(_url(step), data)
     assert response.status_code in (200, 302, 400)
     if response.status_code == 400:  # Django refuses NUL characters in any form field
         assert "\x00" in key + value
         assert "nothing was saved" in response.content.decode()
         assert _snapshot(step) == before
+    elif "\x00" in uri:  # refused by its field: the stored URI stays, the error is shown
+        assert response.status_code == 200
+        assert "Null characters are not allowed" in response.content.decode()
+        assert CloudFunction.objects.get(step=step).uri == stored_uri
     else:
         # Django's form fields strip surrounding whitespace; the rest is kept as typed.
         assert CloudFunction.objects.get(step=step).uri == _clean(uri).strip()
