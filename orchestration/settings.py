@@ -165,6 +165,9 @@ CONTENT_SECURITY_POLICY = {
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+# How many reverse proxies of ours stand in front of the app, each appending to
+# X-Forwarded-For; 0 (the default) ignores the header, which clients can forge.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TEST_RUN_LIMIT = env.int("TEST_RUN_LIMIT", default=30)
 TEST_RUN_WINDOW_SECONDS = env.int("TEST_RUN_WINDOW_SECONDS", default=60)
 

@@ -90,9 +90,23 @@ def check_test_run_allowed(user) -> None:
     raise Throttled(TEST_RUNS_THROTTLED.format(seconds=wait, s="" if wait == 1 else "s"), wait)
 
 
+def client_address(request) -> str:
+    """The address the request came from, as the outermost of our own proxies saw it.
+
+    X-Forwarded-For is read only with TRUSTED_PROXY_COUNT set, and only the entries our
+    proxies appended: a client can write any address it likes to the left of them.
+    """
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        forwarded = [address.strip() for address in forwarded if address.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def _login_key(request, username: str) -> str:
-    # REMOTE_ADDR, not X-Forwarded-For: a client can write any forwarded address it likes.
-    return f"{username.strip().casefold()}\0{request.META.get('REMOTE_ADDR', '')}"
+    return f"{username.strip().casefold()}\0{client_address(request)}"
 
 
 class ThrottledLoginView(LoginView):

@@ -58,6 +58,46 @@ def test_the_lock_is_per_username_and_address(client, dana, username, address):
     assert _sign_in(client, username, factories.PASSWORD, address).status_code == 302
 
 
+def _fail_behind_proxy(client, forwarded, times=5):
+    for _ in range(times):
+        response = client.post(
+            reverse("login"),
+            {"username": "dana", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.2",  # the load balancer
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+        assert response.status_code == 200
+
+
+def _sign_in_behind_proxy(client, forwarded):
+    return client.post(
+        reverse("login"),
+        {"username": "dana", "password": factories.PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+
+
+def test_behind_a_trusted_proxy_clients_are_told_apart(client, dana, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    _fail_behind_proxy(client, "203.0.113.7")
+    assert _sign_in_behind_proxy(client, "203.0.113.7").status_code == 429
+    # Someone else behind the same balancer is not locked out by the attacker.
+    assert _sign_in_behind_proxy(client, "198.51.100.1").status_code == 302
+
+
+def test_a_forged_forwarded_address_does_not_reset_the_count(client, dana, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    _fail_behind_proxy(client, "203.0.113.7")
+    # The balancer appends the real address; what the client wrote stays to its left.
+    assert _sign_in_behind_proxy(client, "198.51.100.9, 203.0.113.7").status_code == 429
+
+
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(client, dana):
+    _fail_behind_proxy(client, "203.0.113.7")
+    assert _sign_in_behind_proxy(client, "198.51.100.1").status_code == 429
+
+
 def test_username_case_and_spaces_do_not_reset_the_count(client, dana):
     _fail(client, 2)
     _fail(client, 2, username="DANA")
