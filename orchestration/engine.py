@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.db.models.functions import Now
 
-from orchestration import plans, step_kinds
+from orchestration import liveness, plans, step_kinds
 from orchestration.models import Process, Run
 from orchestration.services import step_run_record
 from orchestration.step_kinds import StepResult
@@ -27,11 +26,6 @@ NOT_DEPLOYED = "The process has no live version: deploy it first."
 CANCELLED_MESSAGE = "Cancelled by {user}."
 STEP_CRASHED = "The step failed unexpectedly; the details are in the server log."
 ONLY_FAILED_RERUN = "Only a failed run can be re-run from its failed step."
-WORKER_LOST = (
-    "The worker running this run stopped: no sign of life since {since:%Y-%m-%d %H:%M:%S} UTC. "
-    "The step in progress may have reached its API; re-run from the failed step once you "
-    "know it is safe."
-)
 
 
 class RunRefused(Exception):
@@ -65,7 +59,7 @@ def run_cancel(*, run: Run, actor) -> bool:
     return bool(
         Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(
             status=Run.Status.CANCELLED,
-            finished_at=timezone.now(),
+            finished_at=Now(),
             error_message=CANCELLED_MESSAGE.format(user=who),
         )
     )
@@ -100,57 +94,29 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 
 def _still_running(run: Run) -> bool:
     """Report a sign of life; False when the run has stopped (cancelled or reaped)."""
-    return bool(
-        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(heartbeat_at=timezone.now())
-    )
+    running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING)
+    return bool(running.update(heartbeat_at=Now()))
 
 
-def runs_reap_stale() -> int:
-    """Fail the running runs whose worker stopped reporting; return how many.
-
-    Failed rather than queued again: the step in progress may have reached its API, and
-    only a person can tell whether running it twice is safe (Re-run from the failed step).
-    """
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
-    reaped = 0
-    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff)
-    for run_id, since in stale.values_list("pk", "heartbeat_at"):
-        # Conditional again: the worker may have reported between the two statements.
-        reaped += Run.objects.filter(
-            pk=run_id, status=Run.Status.RUNNING, heartbeat_at=since
-        ).update(
-            status=Run.Status.FAILED,
-            finished_at=now,
-            error_message=WORKER_LOST.format(since=since.astimezone(UTC)),
-        )
-    if reaped:
-        logger.warning("Failed %s run(s) whose worker stopped reporting", reaped)
-    return reaped
-
-
-_last_reap = None
-
-
-def _reap_if_due() -> None:
-    # Every worker sweeps, at most once per interval: no scheduler to deploy, one query a minute.
-    global _last_reap
-    now = time.monotonic()
-    if _last_reap is None or now - _last_reap >= settings.RUN_REAP_INTERVAL_SECONDS:
-        _last_reap = now
-        runs_reap_stale()
+def _status(run: Run) -> str:
+    # Read back when a conditional update found the run stopped: cancelled, or reaped.
+    return Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
 
 
 def execute(run_id: int) -> str:
     """Execute a queued run to its end; return its final status."""
-    _reap_if_due()
-    now = timezone.now()
+    liveness.reap_if_due()
     claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-        status=Run.Status.RUNNING, started_at=now, heartbeat_at=now
+        status=Run.Status.RUNNING, started_at=Now(), heartbeat_at=Now()
     )
     if not claimed:
         return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
     run = Run.objects.get(pk=run_id)
+    with liveness.beating(run.pk):
+        return _execute_claimed(run)
+
+
+def _execute_claimed(run: Run) -> str:
     steps, events = plans.steps_for_run(run.version_id)
     context = {"trigger": run.input, "events": dict(run.events)}
     for index, step in enumerate(steps):
@@ -158,18 +124,20 @@ def execute(run_id: int) -> str:
             continue
         kind = step_kinds.get(step.kind)
         outcome = _run_step(run, step, kind, context, events, last=index == len(steps) - 1)
-        if outcome is None:  # cancelled meanwhile
-            return Run.Status.CANCELLED
+        if outcome is None:  # stopped meanwhile
+            return _status(run)
         if not outcome.ok:
             return _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
-    if not steps:
-        return _finish(run, Run.Status.SUCCEEDED, "")
-    return Run.Status.SUCCEEDED
+    if run.status == Run.Status.SUCCEEDED:  # the last step's progress update finished it
+        return run.status
+    return _finish(run, Run.Status.SUCCEEDED, "")  # there was nothing left to run
 
 
 def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
     # Every attempt of a step carries the same key, so a retried POST is not applied twice.
-    attempt_key = f"run-{run.pk}-step-{step.key}"
+    # The run's random key, not its id: ids restart in every database (staging, a restored
+    # dump), while an API keeps idempotency keys for days.
+    attempt_key = f"run-{run.key}-step-{step.key}"
     name = kind.event_name(step)
     for attempt in range(1, max(step.max_attempts, 1) + 1):
         # A first attempt follows the claim or the previous step's progress update, which
@@ -199,10 +167,14 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
                     context["events"][name] = result.payload
                 run.events = context["events"]
                 run.next_position = step_index = run.next_position + 1
-                now = timezone.now()
-                progress = {"events": run.events, "next_position": step_index, "heartbeat_at": now}
+                progress = {
+                    "events": run.events,
+                    "next_position": step_index,
+                    "heartbeat_at": Now(),
+                }
                 if last:
-                    progress.update(status=Run.Status.SUCCEEDED, finished_at=now)
+                    progress.update(status=Run.Status.SUCCEEDED, finished_at=Now())
+                    run.status = Run.Status.SUCCEEDED
                 still_running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
                     **progress
                 )
@@ -221,6 +193,6 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
 def _finish(run: Run, status: str, message: str) -> str:
     """Finish the run unless a cancellation landed meanwhile; return its final status."""
     finished = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
-        status=status, finished_at=timezone.now(), error_message=message[:2000]
+        status=status, finished_at=Now(), error_message=message[:2000]
     )
-    return status if finished else Run.Status.CANCELLED
+    return status if finished else _status(run)

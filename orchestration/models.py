@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -134,6 +136,8 @@ class Run(models.Model):
 
     process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="version_runs")
+    # Unique across databases (ids restart in each): its steps' idempotency keys derive from it.
+    key = models.UUIDField(default=uuid.uuid4, editable=False)
     trigger = models.CharField(max_length=20, choices=Trigger)
     input = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)

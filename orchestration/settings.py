@@ -135,10 +135,10 @@ RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:
 # The run engine's retries: exponential backoff with jitter, capped.
 RUN_RETRY_BASE_DELAY_SECONDS = env.float("RUN_RETRY_BASE_DELAY_SECONDS", default=1.0)
 RUN_RETRY_MAX_DELAY_SECONDS = env.float("RUN_RETRY_MAX_DELAY_SECONDS", default=30.0)
-# A running run whose worker has not reported for this long has lost its worker (killed,
-# machine gone) and is failed; workers look for such runs at most every REAP_INTERVAL.
-# It must exceed the longest quiet spell of a live worker: a step's few outbound deadlines
-# plus the longest retry delay.
+# A worker reports on the run it executes every RUN_HEARTBEAT_SECONDS; a running run silent
+# for RUN_STALE_AFTER_SECONDS has lost its worker (killed, machine gone) and is failed.
+# Workers look for such runs at most every RUN_REAP_INTERVAL_SECONDS.
+RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=60.0)
 RUN_STALE_AFTER_SECONDS = env.float("RUN_STALE_AFTER_SECONDS", default=600.0)
 RUN_REAP_INTERVAL_SECONDS = env.float("RUN_REAP_INTERVAL_SECONDS", default=60.0)
 # Webhook payloads larger than this are refused.

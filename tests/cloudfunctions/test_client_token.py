@@ -246,7 +246,7 @@ def test_a_retried_run_sends_the_same_client_token_on_every_attempt(connect, set
     assert [entry["verified"] for entry in connect.received] == [True, True, True]
     tokens = {body["ClientToken"] for body in connect.bodies}
     step_key = run_.version.steps.get().key
-    assert tokens == {amazon_connect_client_token(f"run-{run_.pk}-step-{step_key}")}
+    assert tokens == {amazon_connect_client_token(f"run-{run_.key}-step-{step_key}")}
     (token,) = tokens
     shown = run_.step_runs.order_by("attempt").values_list("request", flat=True)
     assert [json.loads(request["body"])["ClientToken"] for request in shown] == [token] * 3
