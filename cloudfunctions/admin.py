@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
+from orchestration.admin import FrozenVersionsReadOnly
 
 
 @admin.register(Connection)
@@ -28,6 +29,9 @@ class ConnectionAuditEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(CloudFunction)
-class CloudFunctionAdmin(admin.ModelAdmin):
+class CloudFunctionAdmin(FrozenVersionsReadOnly, admin.ModelAdmin):
     list_display = ["__str__", "step", "connection", "method", "uri"]
     list_select_related = ["step", "connection"]
+
+    def process_of(self, obj):
+        return obj.step.process

@@ -5,23 +5,48 @@ from django.contrib import admin
 from orchestration.models import CompletionEvent, Process, Step, StepRun
 
 
-class StepInline(admin.TabularInline):
+class FrozenVersionsReadOnly:
+    """A deployed version never changes, here too: workers cache it, runs refer to it.
+
+    ``process_of(obj)`` names the process an object belongs to (an inline receives it).
+    """
+
+    def process_of(self, obj) -> Process:
+        return obj
+
+    def _frozen(self, obj) -> bool:
+        return obj is not None and self.process_of(obj).is_frozen
+
+    def has_change_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
+
+class StepInline(FrozenVersionsReadOnly, admin.TabularInline):
     model = Step
     extra = 0
     fields = ["position", "name", "key", "kind"]
 
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_add_permission(request, obj)
+
 
 @admin.register(Process)
-class ProcessAdmin(admin.ModelAdmin):
+class ProcessAdmin(FrozenVersionsReadOnly, admin.ModelAdmin):
     list_display = ["name", "state", "updated_at"]
     search_fields = ["name"]
     inlines = [StepInline]
 
 
 @admin.register(CompletionEvent)
-class CompletionEventAdmin(admin.ModelAdmin):
+class CompletionEventAdmin(FrozenVersionsReadOnly, admin.ModelAdmin):
     list_display = ["name", "process"]
     list_select_related = ["process"]
+
+    def process_of(self, obj) -> Process:
+        return obj.process
 
 
 @admin.register(StepRun)

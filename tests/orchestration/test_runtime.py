@@ -129,7 +129,7 @@ def test_retries_then_succeeds_with_one_idempotency_key(api):
     assert run.status == Run.Status.SUCCEEDED
     attempts = list(run.step_runs.order_by("attempt").values_list("attempt", "outcome"))
     assert attempts == [(1, "failed"), (2, "failed"), (3, "succeeded")]
-    assert len(set(calls)) == 1 and calls[0] == f"run-{run.pk}-step-{run.version.steps.get().key}"
+    assert len(set(calls)) == 1 and calls[0] == f"run-{run.key}-step-{run.version.steps.get().key}"
 
 
 def test_429_honours_retry_after(api):
@@ -444,3 +444,23 @@ def test_a_running_run_shows_its_last_sign_of_life(api, designer_client):
     )
     html = designer_client.get(reverse("run-detail", args=[run.pk])).content.decode()
     assert "Last sign of life" in html and "3\xa0minutes ago" in html
+
+
+def test_the_admin_shows_deployed_versions_read_only(api, client, superuser):
+    connection, _ = api
+    version = _deployed(connection, '"/v1/a"').live_version
+    cf = CloudFunction.objects.get(step__process=version)
+    client.force_login(superuser)
+    pages = [
+        reverse("admin:orchestration_process_change", args=[version.pk]),
+        reverse("admin:cloudfunctions_cloudfunction_change", args=[cf.pk]),
+        reverse("admin:orchestration_completionevent_change", args=[cf.completion_event_id]),
+    ]
+    for page in pages:
+        assert client.get(page).status_code == 200  # can look
+        assert client.post(page, {"name": "changed", "uri": '"/v2"'}).status_code == 403
+    assert client.post(page.replace("/change/", "/delete/"), {"post": "yes"}).status_code == 403
+    cf.refresh_from_db()
+    assert cf.uri == '"/v1/a"' and Process.objects.filter(pk=version.pk).exists()
+    draft_page = reverse("admin:orchestration_process_change", args=[version.version_of_id])
+    assert b'name="_save"' in client.get(draft_page).content  # drafts stay editable
