@@ -417,11 +417,16 @@ class _GuardedAdapter(IPFilterAdapter):
 def _verifying_context() -> ssl.SSLContext:
     bundle = settings.OUTBOUND_CA_BUNDLE or certifi.where()
     stat = os.stat(bundle)  # a replaced bundle is loaded again
-    return _load_verifying_context(bundle, stat.st_mtime_ns, stat.st_size)
+    return _load_verifying_context(bundle, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_verifying_context(bundle: str, mtime_ns: int, size: int) -> ssl.SSLContext:
+def _load_verifying_context(bundle: str, *identity: int) -> ssl.SSLContext:
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-    context.load_verify_locations(cafile=bundle)
+    # urllib3 checks the host name itself (requests-hardened connects to the pinned address).
+    context.check_hostname = False
+    if os.path.isdir(bundle):  # a c_rehash'ed folder such as /etc/ssl/certs
+        context.load_verify_locations(capath=bundle)
+    else:
+        context.load_verify_locations(cafile=bundle)
     return context

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import traceback
@@ -258,6 +260,17 @@ def test_the_ca_bundle_is_loaded_once_and_again_when_replaced(
     with pytest.raises(OutboundError) as caught:
         send(prepared(tls_httpserver.url_for("/")), allowed_hosts={host_of(tls_httpserver)})
     assert caught.value.stage == "tls"
+
+
+def test_a_ca_folder_works_as_the_bundle(outbound_tls, tls_httpserver, tmp_path, tls_ca):
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to name the certificate by its subject hash")
+    tls_ca.cert_pem.write_to_path(str(tmp_path / "test-ca.pem"))
+    subprocess.run(["openssl", "rehash", str(tmp_path)], check=True)  # as /etc/ssl/certs is
+    outbound_tls.OUTBOUND_CA_BUNDLE = str(tmp_path)
+    tls_httpserver.expect_request("/").respond_with_data("ok")
+    response = send(prepared(tls_httpserver.url_for("/")), allowed_hosts={host_of(tls_httpserver)})
+    assert response.status == 200
 
 
 def test_a_missing_ca_bundle_fails_at_tls(outbound_tls, tls_httpserver, tmp_path):
