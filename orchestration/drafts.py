@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-# Far above any sample a person types; keeps a pasted megabyte out of the session row.
-MAX_CHARS = 200_000
-
 
 def _key(event_id: int) -> str:
     return f"sample-draft-{event_id}"
 
 
 def sample_draft_keep(request, event_id: int, *, text: str, error: str) -> None:
-    request.session[_key(event_id)] = {"text": text[:MAX_CHARS], "error": error}
+    # Whole: DATA_UPLOAD_MAX_MEMORY_SIZE already bounds what a request can carry.
+    request.session[_key(event_id)] = {"text": text, "error": error}
 
 
 def sample_draft_pop(request, event_id: int) -> dict | None:

@@ -8,6 +8,7 @@ counts on its own.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -101,7 +102,11 @@ def client_address(request) -> str:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
         forwarded = [address.strip() for address in forwarded if address.strip()]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
+            try:
+                # Normalised, so "::1" and "0:0::1" count as one client, and junk as none.
+                return str(ipaddress.ip_address(forwarded[-hops]))
+            except ValueError:
+                pass  # not an address (a proxy that appends a port?): count the proxy's
     return request.META.get("REMOTE_ADDR", "")
 
 

@@ -134,6 +134,10 @@ def event_sample(request, pk: int, event_pk: int):
         CompletionEvent.objects.select_related("process"), pk=event_pk, process_id=pk
     )
     check_editable(request, event.process)
+    back = request.POST.get("step")
+    step = None
+    if back and back.isdigit():
+        step = event.process.steps.filter(pk=back).first()
     action = request.POST.get("action")
     if action == "pin":
         if services.event_sample_pin(event=event):
@@ -150,13 +154,14 @@ def event_sample(request, pk: int, event_pk: int):
             messages.success(request, f"Saved the sample of “{event.name}”.")
         else:
             error = f"Sample not saved: {' '.join(form.errors['payload'])}"
-            drafts.sample_draft_keep(
-                request, event.pk, text=request.POST.get("payload", ""), error=error
-            )
-            messages.error(request, error)
-    back = request.POST.get("step")
-    if back and back.isdigit() and event.process.steps.filter(pk=back).exists():
-        return redirect("step-editor", pk=pk, step_pk=int(back))
+            if step is not None:  # its editor shows the text again, with the error beside it
+                drafts.sample_draft_keep(
+                    request, event.pk, text=request.POST.get("payload", ""), error=error
+                )
+            else:
+                messages.error(request, error)
+    if step is not None:
+        return redirect("step-editor", pk=pk, step_pk=step.pk)
     return redirect(event.process)
 
 

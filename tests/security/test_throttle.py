@@ -93,6 +93,13 @@ def test_a_forged_forwarded_address_does_not_reset_the_count(client, dana, setti
     assert _sign_in_behind_proxy(client, "198.51.100.9, 203.0.113.7").status_code == 429
 
 
+def test_a_forwarded_entry_that_is_not_an_address_counts_as_the_proxy(client, dana, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    _fail_behind_proxy(client, "not-an-address")
+    # Junk cannot open a fresh counter per request: it falls back to the proxy's address.
+    assert _sign_in_behind_proxy(client, "still junk").status_code == 429
+
+
 def test_without_trusted_proxies_the_forwarded_header_is_ignored(client, dana):
     _fail_behind_proxy(client, "203.0.113.7")
     assert _sign_in_behind_proxy(client, "198.51.100.1").status_code == 429
