@@ -179,7 +179,7 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
                     **progress
                 )
         if result.ok and not still_running:
-            return None  # a cancellation landed during the step
+            return None  # stopped during the step: cancelled, or failed by the sweep
         if result.ok or not result.retryable or attempt == step.max_attempts:
             return result
         delay = backoff_delay(attempt, result.retry_after)
@@ -191,7 +191,7 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
 
 
 def _finish(run: Run, status: str, message: str) -> str:
-    """Finish the run unless a cancellation landed meanwhile; return its final status."""
+    """Finish the run unless it was stopped meanwhile; return its final status."""
     finished = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
         status=status, finished_at=Now(), error_message=message[:2000]
     )
