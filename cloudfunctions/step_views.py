@@ -192,6 +192,11 @@ def _test(request, step: Step, *, confirmed: bool, typed=None):
     cf = CloudFunction.objects.select_related("connection").get(step=step)
     step.refresh_from_db(fields=["problems", "revision"])
     context = {"step": step, "process": step.process, "cf": cf, "is_designer": True}
+    if typed is not None:
+        # Refused fields kept their saved values, and those are what the test sends.
+        context["kept_saved"] = [
+            typed[0][name].label for name in typed[0].errors if name in typed[0].fields
+        ]
     status = 200
     if cf.method != "GET" and not confirmed:
         context["needs_confirmation"] = True

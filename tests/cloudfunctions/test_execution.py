@@ -401,3 +401,20 @@ def test_test_without_htmx_keeps_the_fields_that_failed_and_their_errors(api, de
     assert "Succeeded" in html  # the rest was saved and tested
     step.refresh_from_db()
     assert step.max_attempts != 99
+
+
+def test_test_with_htmx_says_which_refused_fields_kept_their_saved_value(api, designer_client):
+    connection, server = api
+    server.expect_request("/api/v1/charges").respond_with_json({"id": "ch_7"})
+    cf = _cf(connection)
+    step = cf.step
+    from tests.cloudfunctions.test_step_editor import _post
+
+    data = _post(step, connection, method="GET", body="", new_event_name="x.done", _action="test")
+    data.update({"query-TOTAL_FORMS": "0", "headers-TOTAL_FORMS": "0", "max_attempts": "99"})
+    response = designer_client.post(
+        f"/processes/{step.process_id}/steps/{step.pk}/", data, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert "Tested with the saved Attempts: the value typed there was refused." in html
+    assert "Succeeded" in html
