@@ -42,9 +42,9 @@ BODY_NOT_JSON = "Body: not valid JSON ({msg} at line {line}, column {column})."
 BODY_NOT_OBJECT = "Body: the CEL expression must evaluate to a map or a list."
 HTTP_ERROR = "{host} answered HTTP {status}."
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-# Names the Amazon Connect idempotency tokens derived from attempt keys; never change it, or
+# Names the idempotency tokens derived from attempt keys; never change it, or
 # a retry that spans a deploy would send a new token and could be applied twice.
-CLIENT_TOKEN_NAMESPACE = uuid.UUID("6f1c1d4e-9a57-4c1e-8a43-2f4f5b0c7d21")
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1d4e-9a57-4c1e-8a43-2f4f5b0c7d21")
 _NO_BODY = object()
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Control characters (tab aside) have no place in a header value; NUL would reach the wire.
@@ -108,10 +108,11 @@ def _encoded(value: Any) -> bytes | None:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def amazon_connect_client_token(attempt_key: str) -> str:
+def idempotency_token(attempt_key: str) -> str:
     """Return the idempotency token every attempt carrying ``attempt_key`` sends: a UUID,
-    well inside Amazon Connect's 500-character limit."""
-    return str(uuid.uuid5(CLIENT_TOKEN_NAMESPACE, attempt_key))
+    36 characters whatever the step's key, inside every API's limit (Amazon Connect's 500,
+    64 at some payment APIs)."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, attempt_key))
 
 
 def _with_client_token(
@@ -127,7 +128,7 @@ def _with_client_token(
     member = body_idempotency_token(method, path)
     if member is None or member in value:
         return value
-    return {**value, member: amazon_connect_client_token(attempt_key)}
+    return {**value, member: idempotency_token(attempt_key)}
 
 
 def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) -> BuiltRequest:
@@ -169,7 +170,7 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
     if body is not None and "content-type" not in lower:
         headers["Content-Type"] = "application/json"
     if attempt_key and cf.method != "GET" and "idempotency-key" not in lower:
-        headers["Idempotency-Key"] = attempt_key
+        headers["Idempotency-Key"] = idempotency_token(attempt_key)
     prepared = requests.Request(cf.method, url, headers=headers, data=body).prepare()
     # requests would re-encode a URL it parses; keep exactly the string that was built.
     prepared.url = url

@@ -99,8 +99,9 @@ def _still_running(run: Run) -> bool:
 
 
 def _status(run: Run) -> str:
-    # Read back when a conditional update found the run stopped: cancelled, or reaped.
-    return Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
+    # Read back when a conditional update found the run stopped: cancelled, reaped, or
+    # deleted with its process ("").
+    return Run.objects.filter(pk=run.pk).values_list("status", flat=True).first() or ""
 
 
 def execute(run_id: int) -> str:

@@ -59,8 +59,9 @@ _last_reap: float | None = None
 def reap_if_due() -> None:
     """Sweep for dead runs at most once per RUN_REAP_INTERVAL_SECONDS in this process.
 
-    Every worker sweeps before its next run: no scheduler to deploy, one query a minute.
-    A sweep that fails must not cost the run it precedes.
+    Every worker sweeps before its next run: no scheduler to deploy, one query a minute
+    (before every job under RQ, whose forked job processes start afresh). A sweep that
+    fails must not cost the run it precedes.
     """
     global _last_reap
     now = time.monotonic()
@@ -101,17 +102,21 @@ class _Heartbeat:
 
     def _loop(self) -> None:
         while True:
-            time.sleep(settings.RUN_HEARTBEAT_SECONDS)
-            with self._lock:
-                run_ids = list(self._runs)
-            if run_ids:
-                self._beat(run_ids)
+            # Nothing may end this thread: the runs it reports on would look dead.
+            try:
+                time.sleep(settings.RUN_HEARTBEAT_SECONDS)
+                with self._lock:
+                    run_ids = list(self._runs)
+                if run_ids:
+                    self._beat(run_ids)
+            except Exception as exc:
+                logger.error("Reporting a sign of life failed: %s", type(exc).__name__)
+                time.sleep(1)
 
     def _beat(self, run_ids: list[int]) -> None:
         try:
-            Run.objects.filter(pk__in=run_ids, status=Run.Status.RUNNING).update(heartbeat_at=Now())
-        except Exception as exc:
-            logger.error("Reporting a sign of life failed: %s", type(exc).__name__)
+            running = Run.objects.filter(pk__in=run_ids, status=Run.Status.RUNNING)
+            running.update(heartbeat_at=Now())
         finally:
             # Beats are rare: holding a connection open between them would only pin it.
             connections.close_all()

@@ -14,7 +14,7 @@ import uuid
 import pytest
 from werkzeug import Request, Response
 
-from cloudfunctions.execution import amazon_connect_client_token, cloud_function_execute
+from cloudfunctions.execution import cloud_function_execute, idempotency_token
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.operations import body_idempotency_token
 from orchestration import deployments, engine
@@ -108,7 +108,7 @@ def test_the_client_token_is_added_signed_and_stable_per_attempt_key(connect):
     assert [entry["verified"] for entry in connect.received] == [True, True, True]
     tokens = [body["ClientToken"] for body in connect.bodies]
     assert tokens[0] == tokens[1] != tokens[2]
-    assert tokens[0] == amazon_connect_client_token("run-1-step-call")
+    assert tokens[0] == idempotency_token("run-1-step-call")
     assert str(uuid.UUID(tokens[0])) == tokens[0] and len(tokens[0]) <= 500
     # The designer's members are sent as they were, the token after them.
     assert connect.bodies[0] == OUTBOUND_VOICE | {"ClientToken": tokens[0]}
@@ -139,7 +139,7 @@ def test_a_cel_body_gets_the_token_too(connect):
     run(cf, "run-3-step-call")
 
     (body,) = connect.bodies
-    assert body == OUTBOUND_VOICE | {"ClientToken": amazon_connect_client_token("run-3-step-call")}
+    assert body == OUTBOUND_VOICE | {"ClientToken": idempotency_token("run-3-step-call")}
     assert connect.received[0]["verified"]
 
 
@@ -155,7 +155,7 @@ def test_operations_with_placeholders_in_their_uri_match(connect):
     assert connect.bodies == [
         {
             "Origin": "https://example.com",
-            "ClientToken": amazon_connect_client_token("run-4-step-origin"),
+            "ClientToken": idempotency_token("run-4-step-origin"),
         }
     ]
     assert connect.received[0]["verified"]
@@ -222,8 +222,8 @@ def test_custom_connections_add_nothing(outbound_tls, tls_httpserver):
 
     run(cf, "run-7-step-call")
 
-    # Custom APIs get the Idempotency-Key header, as before, and an untouched body.
-    assert received == [(OUTBOUND_VOICE, "run-7-step-call")]
+    # Custom APIs get the Idempotency-Key header (the same UUID) and an untouched body.
+    assert received == [(OUTBOUND_VOICE, idempotency_token("run-7-step-call"))]
 
 
 def test_a_retried_run_sends_the_same_client_token_on_every_attempt(connect, settings):
@@ -246,7 +246,7 @@ def test_a_retried_run_sends_the_same_client_token_on_every_attempt(connect, set
     assert [entry["verified"] for entry in connect.received] == [True, True, True]
     tokens = {body["ClientToken"] for body in connect.bodies}
     step_key = run_.version.steps.get().key
-    assert tokens == {amazon_connect_client_token(f"run-{run_.key}-step-{step_key}")}
+    assert tokens == {idempotency_token(f"run-{run_.key}-step-{step_key}")}
     (token,) = tokens
     shown = run_.step_runs.order_by("attempt").values_list("request", flat=True)
     assert [json.loads(request["body"])["ClientToken"] for request in shown] == [token] * 3
