@@ -33,5 +33,7 @@ class CloudFunctionAdmin(FrozenVersionsReadOnly, admin.ModelAdmin):
     list_display = ["__str__", "step", "connection", "method", "uri"]
     list_select_related = ["step", "connection"]
 
+    draft_relations = {"step": "process__", "completion_event": "process__"}
+
     def process_of(self, obj):
         return obj.step.process

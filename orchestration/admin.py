@@ -11,8 +11,17 @@ class FrozenVersionsReadOnly:
     ``process_of(obj)`` names the process an object belongs to (an inline receives it).
     """
 
+    # Relations that may only point into drafts: field name -> the lookup to its process.
+    draft_relations: dict[str, str] = {}
+
     def process_of(self, obj) -> Process:
         return obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.draft_relations:
+            drafts = {f"{self.draft_relations[db_field.name]}version_of__isnull": True}
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(**drafts)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def _frozen(self, obj) -> bool:
         return obj is not None and self.process_of(obj).is_frozen
@@ -37,6 +46,8 @@ class StepInline(FrozenVersionsReadOnly, admin.TabularInline):
 class ProcessAdmin(FrozenVersionsReadOnly, admin.ModelAdmin):
     list_display = ["name", "state", "updated_at"]
     search_fields = ["name"]
+    # Deploy, rollback and token rotation own these; an edit here would bypass them.
+    readonly_fields = ["version_of", "version_number", "live_version", "webhook_token_hash"]
     inlines = [StepInline]
 
 
@@ -44,6 +55,8 @@ class ProcessAdmin(FrozenVersionsReadOnly, admin.ModelAdmin):
 class CompletionEventAdmin(FrozenVersionsReadOnly, admin.ModelAdmin):
     list_display = ["name", "process"]
     list_select_related = ["process"]
+
+    draft_relations = {"process": ""}
 
     def process_of(self, obj) -> Process:
         return obj.process

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from werkzeug import Request, Response
 
+from cloudfunctions.execution import idempotency_token
 from cloudfunctions.models import CloudFunction
 from orchestration import deployments, engine
 from orchestration.models import Process, Run, StepRun
@@ -129,7 +130,9 @@ def test_retries_then_succeeds_with_one_idempotency_key(api):
     assert run.status == Run.Status.SUCCEEDED
     attempts = list(run.step_runs.order_by("attempt").values_list("attempt", "outcome"))
     assert attempts == [(1, "failed"), (2, "failed"), (3, "succeeded")]
-    assert len(set(calls)) == 1 and calls[0] == f"run-{run.key}-step-{run.version.steps.get().key}"
+    assert len(set(calls)) == 1 and calls[0] == idempotency_token(
+        f"run-{run.key}-step-{run.version.steps.get().key}"
+    )
 
 
 def test_429_honours_retry_after(api):
@@ -464,3 +467,19 @@ def test_the_admin_shows_deployed_versions_read_only(api, client, superuser):
     assert cf.uri == '"/v1/a"' and Process.objects.filter(pk=version.pk).exists()
     draft_page = reverse("admin:orchestration_process_change", args=[version.version_of_id])
     assert b'name="_save"' in client.get(draft_page).content  # drafts stay editable
+
+
+def test_the_admin_cannot_move_rows_into_a_deployed_version(api, client, superuser):
+    connection, _ = api
+    process = _deployed(connection, '"/v1/a"')
+    version = process.live_version
+    client.force_login(superuser)
+    added = client.post(
+        reverse("admin:orchestration_completionevent_add"),
+        {"name": "sneaked.in", "process": version.pk},
+    )
+    assert added.status_code == 200 and b"Select a valid choice" in added.content
+    assert not version.events.filter(name="sneaked.in").exists()
+    page = client.get(reverse("admin:orchestration_process_change", args=[process.pk]))
+    assert b'name="webhook_token_hash"' not in page.content
+    assert b'name="live_version"' not in page.content
