@@ -104,10 +104,19 @@ def client_address(request) -> str:
         if len(forwarded) >= hops:
             try:
                 # Normalised, so "::1" and "0:0::1" count as one client, and junk as none.
-                return str(ipaddress.ip_address(forwarded[-hops]))
+                return str(ipaddress.ip_address(_without_port(forwarded[-hops])))
             except ValueError:
-                pass  # not an address (a proxy that appends a port?): count the proxy's
+                pass  # not an address: count the proxy's
     return request.META.get("REMOTE_ADDR", "")
+
+
+def _without_port(entry: str) -> str:
+    # Some proxies append the client's port: "203.0.113.7:51234", "[2001:db8::1]:51234".
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    if entry.count(":") == 1:
+        return entry.partition(":")[0]
+    return entry
 
 
 def _login_key(request, username: str) -> str:

@@ -136,7 +136,7 @@ def event_sample(request, pk: int, event_pk: int):
     check_editable(request, event.process)
     back = request.POST.get("step")
     step = None
-    if back and back.isdigit():
+    if back and back.isascii() and back.isdigit():  # "²" is a digit to isdigit() alone
         step = event.process.steps.filter(pk=back).first()
     action = request.POST.get("action")
     if action == "pin":

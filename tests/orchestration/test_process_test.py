@@ -119,3 +119,12 @@ def test_a_refused_sample_keeps_what_was_typed(two_steps, designer_client):
     # Shown once: the next visit shows the stored sample again.
     again = designer_client.get(reverse("step-editor", args=[process.pk, first.step.pk]))
     assert "ch_typed" not in again.content.decode()
+
+
+def test_a_sample_with_a_strange_step_number_still_answers(two_steps, designer_client):
+    process, first, _, _ = two_steps
+    url = reverse("event-sample", args=[process.pk, first.completion_event_id])
+    response = designer_client.post(url, {"action": "save", "payload": "{}", "step": "²"})
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "process-editor", args=[process.pk]
+    )

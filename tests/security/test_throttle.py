@@ -100,6 +100,16 @@ def test_a_forwarded_entry_that_is_not_an_address_counts_as_the_proxy(client, da
     assert _sign_in_behind_proxy(client, "still junk").status_code == 429
 
 
+@pytest.mark.parametrize("seen", ["203.0.113.7:51234", "[2001:db8::7]:51234"])
+def test_a_port_after_the_forwarded_address_does_not_make_a_new_client(
+    client, dana, settings, seen
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+    _fail_behind_proxy(client, seen)
+    assert _sign_in_behind_proxy(client, seen.replace("51234", "60001")).status_code == 429
+    assert _sign_in_behind_proxy(client, "198.51.100.1:51234").status_code == 302
+
+
 def test_without_trusted_proxies_the_forwarded_header_is_ignored(client, dana):
     _fail_behind_proxy(client, "203.0.113.7")
     assert _sign_in_behind_proxy(client, "198.51.100.1").status_code == 429
