@@ -213,11 +213,6 @@ def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
     )
 
 
-def _retry_after(headers: dict[str, str]) -> float | None:
-    value = headers.get("retry-after", "").strip()
-    return float(value) if value.isascii() and value.isdigit() else None
-
-
 def cloud_function_execute(
     *, cloud_function: CloudFunction, context: dict[str, Any], attempt_key: str | None = None
 ) -> StepResult:
@@ -287,7 +282,7 @@ def cloud_function_execute(
         error_message="" if ok else HTTP_ERROR.format(host=built.host, status=response.status),
         duration_ms=(time.monotonic() - started) * 1000,
         retryable=response.status in RETRYABLE_STATUS,
-        retry_after=_retry_after(response.headers),
+        retry_after=transport.retry_after_seconds(response.headers.get("retry-after")),
     )
 
 

@@ -168,6 +168,13 @@ class GuardedSession(GuardedMixin, requests.Session):
         )
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """Read a Retry-After header given in seconds; None when absent or an HTTP date (which
+    would need a clock both sides agree on)."""
+    value = (value or "").strip()
+    return float(value) if value.isascii() and value.isdigit() else None
+
+
 def host_of(url: str) -> str:
     """Return the host[:port] of an https URL the way allowed_hosts and messages spell it."""
     try:

@@ -14,7 +14,7 @@ from requests import PreparedRequest
 
 from cloudfunctions import errors
 from cloudfunctions.auth.base import AuthError
-from cloudfunctions.transport import GuardedMixin, host_of
+from cloudfunctions.transport import GuardedMixin, host_of, retry_after_seconds
 from orchestration.jsontext import JSONTextError, parse_json
 
 # Only well-known error codes are echoed: the rest of the answer is free text a server may
@@ -210,7 +210,7 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     host = host_of(response.url)
     status = response.status_code
     transient = status == 429 or status >= 500
-    retry_after = _retry_after(response) if transient else None
+    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if transient else None
 
     def refused(message: str, *, retryable: bool = transient) -> TokenEndpointError:
         return TokenEndpointError(
@@ -245,9 +245,3 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     ):
         raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     return response
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    # Seconds only: an HTTP date would need a clock both sides agree on.
-    value = response.headers.get("Retry-After", "").strip()
-    return float(value) if value.isascii() and value.isdigit() else None
