@@ -92,16 +92,10 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
     return random.uniform(0, min(base, cap))  # noqa: S311 - jitter, not security
 
 
-def _still_running(run: Run) -> bool:
-    """Report a sign of life; False when the run has stopped (cancelled or reaped)."""
-    running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING)
-    return bool(running.update(heartbeat_at=Now()))
-
-
-def _status(run: Run) -> str:
-    # Read back when a conditional update found the run stopped: cancelled, reaped, or
-    # deleted with its process ("").
-    return Run.objects.filter(pk=run.pk).values_list("status", flat=True).first() or ""
+def _status(run_id: int) -> str:
+    # Read back when a conditional update found the run not where it expected: claimed
+    # elsewhere, cancelled, reaped, or deleted with its process ("").
+    return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
 
 
 def execute(run_id: int) -> str:
@@ -111,7 +105,7 @@ def execute(run_id: int) -> str:
         status=Run.Status.RUNNING, started_at=Now(), heartbeat_at=Now()
     )
     if not claimed:
-        return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
+        return _status(run_id)
     run = Run.objects.get(pk=run_id)
     with liveness.beating(run.pk):
         return _execute_claimed(run)
@@ -126,7 +120,7 @@ def _execute_claimed(run: Run) -> str:
         kind = step_kinds.get(step.kind)
         outcome = _run_step(run, step, kind, context, events, last=index == len(steps) - 1)
         if outcome is None:  # stopped meanwhile
-            return _status(run)
+            return _status(run.pk)
         if not outcome.ok:
             return _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
     if run.status == Run.Status.SUCCEEDED:  # the last step's progress update finished it
@@ -143,7 +137,7 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
     for attempt in range(1, max(step.max_attempts, 1) + 1):
         # A first attempt follows the claim or the previous step's progress update, which
         # both found the run running; a retry follows a sleep, during which it may be cancelled.
-        if attempt > 1 and not _still_running(run):
+        if attempt > 1 and not liveness.report(run.pk):
             return None
         try:
             result = kind.run(step, context=context, attempt_key=attempt_key)
@@ -196,4 +190,4 @@ def _finish(run: Run, status: str, message: str) -> str:
     finished = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
         status=status, finished_at=Now(), error_message=message[:2000]
     )
-    return status if finished else _status(run)
+    return status if finished else _status(run.pk)

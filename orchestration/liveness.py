@@ -30,6 +30,12 @@ WORKER_LOST = (
 )
 
 
+def report(*run_ids: int) -> int:
+    """Record a sign of life for running runs; return how many are still running."""
+    running = Run.objects.filter(pk__in=run_ids, status=Run.Status.RUNNING)
+    return running.update(heartbeat_at=Now())
+
+
 def runs_reap_stale() -> int:
     """Fail the running runs whose worker stopped reporting; return how many.
 
@@ -115,8 +121,7 @@ class _Heartbeat:
 
     def _beat(self, run_ids: list[int]) -> None:
         try:
-            running = Run.objects.filter(pk__in=run_ids, status=Run.Status.RUNNING)
-            running.update(heartbeat_at=Now())
+            report(*run_ids)
         finally:
             # Beats are rare: holding a connection open between them would only pin it.
             connections.close_all()
