@@ -25,6 +25,7 @@ from tests.cloudfunctions.factories import (
     ProcessFactory,
     StepFactory,
 )
+from tests.workers import worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS_PER_WORKER = 100
@@ -93,14 +94,7 @@ def _drain(process, workers: int, bundle: str) -> tuple[float, float]:
     total = RUNS_PER_WORKER * workers
     for n in range(total):
         engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "OUTBOUND_ALLOW_LOOPBACK": "true",
-        "OUTBOUND_CA_BUNDLE": bundle,
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {**worker_env(bundle), "LOG_LEVEL": "WARNING"}
     command = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
     procs = [
         subprocess.Popen(

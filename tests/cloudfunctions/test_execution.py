@@ -384,16 +384,21 @@ def test_a_token_endpoint_with_a_nonsense_expiry_fails_cleanly(outbound_tls, tls
     assert result.error_stage == "auth" and "token" in result.error_message
 
 
-def test_test_without_htmx_keeps_the_fields_that_failed_and_their_errors(api, designer_client):
+def _test_with_refused_attempts(api, designer_client, **headers):
+    """Press Test with Attempts out of range; return the step and the response."""
     connection, server = api
     server.expect_request("/api/v1/charges").respond_with_json({"id": "ch_7"})
-    cf = _cf(connection)
-    step = cf.step
+    step = _cf(connection).step
     from tests.cloudfunctions.test_step_editor import _post
 
     data = _post(step, connection, method="GET", body="", new_event_name="x.done", _action="test")
     data.update({"query-TOTAL_FORMS": "0", "headers-TOTAL_FORMS": "0", "max_attempts": "99"})
-    response = designer_client.post(f"/processes/{step.process_id}/steps/{step.pk}/", data)
+    url = f"/processes/{step.process_id}/steps/{step.pk}/"
+    return step, designer_client.post(url, data, **headers)
+
+
+def test_test_without_htmx_keeps_the_fields_that_failed_and_their_errors(api, designer_client):
+    step, response = _test_with_refused_attempts(api, designer_client)
     html = response.content.decode()
     assert response.status_code == 200
     assert 'value="99"' in html and "less than or equal to 10" in html
@@ -404,17 +409,7 @@ def test_test_without_htmx_keeps_the_fields_that_failed_and_their_errors(api, de
 
 
 def test_test_with_htmx_says_which_refused_fields_kept_their_saved_value(api, designer_client):
-    connection, server = api
-    server.expect_request("/api/v1/charges").respond_with_json({"id": "ch_7"})
-    cf = _cf(connection)
-    step = cf.step
-    from tests.cloudfunctions.test_step_editor import _post
-
-    data = _post(step, connection, method="GET", body="", new_event_name="x.done", _action="test")
-    data.update({"query-TOTAL_FORMS": "0", "headers-TOTAL_FORMS": "0", "max_attempts": "99"})
-    response = designer_client.post(
-        f"/processes/{step.process_id}/steps/{step.pk}/", data, HTTP_HX_REQUEST="true"
-    )
+    _, response = _test_with_refused_attempts(api, designer_client, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert "Tested with the saved Attempts: the value typed there was refused." in html
     assert "Succeeded" in html

@@ -94,50 +94,27 @@ def test_invalid_client_from_the_real_token_endpoint_is_final(outbound_tls, oaut
     assert WRONG_SECRET not in everything_shown(result)
 
 
+def _oauth_error(code, status, retryable, *, shown=None, headers=None):
+    """An OAuth 2.0 error response (RFC 6749 section 5.2), whether it is retried, and the
+    message it gives (`shown` when the code is not one the app names)."""
+    response = Response(
+        json.dumps({"error": code}), status, headers, content_type="application/json"
+    )
+    message = errors.AUTH_TOKEN_REJECTED.format(host="{host}", error=shown or code)
+    return response, retryable, message
+
+
 @pytest.mark.parametrize(
     ("response", "retryable", "message"),
     [
         # Definitive refusals (RFC 6749 section 5.2) and other 4xx answers: final.
-        (
-            Response('{"error": "invalid_client"}', 400, content_type="application/json"),
-            False,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="invalid_client"),
-        ),
-        (
-            Response(
-                '{"error": "invalid_client"}',
-                401,
-                {"WWW-Authenticate": "Basic"},
-                content_type="application/json",
-            ),
-            False,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="invalid_client"),
-        ),
-        (
-            Response('{"error": "invalid_grant"}', 400, content_type="application/json"),
-            False,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="invalid_grant"),
-        ),
-        (
-            Response('{"error": "unauthorized_client"}', 400, content_type="application/json"),
-            False,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="unauthorized_client"),
-        ),
-        (
-            Response('{"error": "invalid_scope"}', 400, content_type="application/json"),
-            False,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="invalid_scope"),
-        ),
-        (
-            Response('{"error": "unsupported_grant_type"}', 400, content_type="application/json"),
-            False,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="unsupported_grant_type"),
-        ),
-        (
-            Response('{"error": "' + WRONG_SECRET + '"}', 400, content_type="application/json"),
-            False,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="unknown error"),
-        ),
+        _oauth_error("invalid_client", 400, False),
+        _oauth_error("invalid_client", 401, False, headers={"WWW-Authenticate": "Basic"}),
+        _oauth_error("invalid_grant", 400, False),
+        _oauth_error("unauthorized_client", 400, False),
+        _oauth_error("invalid_scope", 400, False),
+        _oauth_error("unsupported_grant_type", 400, False),
+        _oauth_error(WRONG_SECRET, 400, False, shown="unknown error"),
         (
             Response("<html>Forbidden</html>", 403, content_type="text/html"),
             False,
@@ -164,16 +141,8 @@ def test_invalid_client_from_the_real_token_endpoint_is_final(outbound_tls, oaut
             True,
             errors.AUTH_TOKEN_HTTP_STATUS.format(host="{host}", status=502),
         ),
-        (
-            Response('{"error": "server_error"}', 500, content_type="application/json"),
-            True,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="server_error"),
-        ),
-        (
-            Response('{"error": "temporarily_unavailable"}', 400, content_type="application/json"),
-            True,
-            errors.AUTH_TOKEN_REJECTED.format(host="{host}", error="temporarily_unavailable"),
-        ),
+        _oauth_error("server_error", 500, True),
+        _oauth_error("temporarily_unavailable", 400, True),
         (
             Response("slow down", 429, content_type="text/plain"),
             True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from tests.cloudfunctions.factories import (
     ProcessFactory,
     StepFactory,
 )
+from tests.workers import worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,17 +74,6 @@ def _one_step_process(base_url: str, path: str):
     return process
 
 
-def _worker_env(ca_bundle: str) -> dict[str, str]:
-    """The environment of a worker process on the test database."""
-    db = connection.settings_dict
-    return {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "OUTBOUND_ALLOW_LOOPBACK": "true",
-        "OUTBOUND_CA_BUNDLE": ca_bundle,
-    }
-
-
 @pytest.mark.django_db(transaction=True)
 def test_several_workers_execute_every_step_exactly_once(
     outbound_tls, tls_httpserver, tls_ca_bundle
@@ -97,7 +86,7 @@ def test_several_workers_execute_every_step_exactly_once(
         engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
         for n in range(40)
     ]
-    env = _worker_env(tls_ca_bundle)
+    env = worker_env(tls_ca_bundle)
     command = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
     workers = [
         subprocess.Popen(command + ["--worker-id", f"w{i}"], cwd=ROOT, env=env) for i in range(3)
@@ -156,7 +145,7 @@ def test_a_run_whose_worker_is_killed_is_failed_by_the_next_worker(
     tls_httpserver.expect_request("/v1/fast").respond_with_json({})
     base_url = tls_httpserver.url_for("/").rstrip("/")
     slow, fast = (_one_step_process(base_url, path) for path in ("/v1/slow", "/v1/fast"))
-    env = {**_worker_env(tls_ca_bundle), "RUN_STALE_AFTER_SECONDS": "1"}
+    env = {**worker_env(tls_ca_bundle), "RUN_STALE_AFTER_SECONDS": "1"}
     # --no-reload: under the autoreloader the worker would be a child that kill() misses.
     command = [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--no-reload"]
 
