@@ -1,12 +1,18 @@
-"""Run every benchmark against a throw-away test database: `scripts/bench`."""
+"""Run the benchmarks against a throw-away test database: `scripts/bench [pages|execution|engine]`."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+NAMES = ("pages", "execution", "engine")
 
-def main() -> int:
+
+def main(argv: list[str]) -> int:
+    unknown = sorted(set(argv) - set(NAMES))
+    if unknown:
+        print(f"Unknown benchmark {', '.join(unknown)}: choose from {', '.join(NAMES)}.")
+        return 2
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
     import django
 
@@ -16,11 +22,12 @@ def main() -> int:
 
     from tests.benchmarks import bench_engine, bench_execution, bench_pages
 
+    modules = {"pages": bench_pages, "execution": bench_execution, "engine": bench_engine}
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        for module in (bench_pages, bench_execution, bench_engine):
-            module.run()
+        for name in argv or NAMES:
+            modules[name].run()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
@@ -28,4 +35,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
