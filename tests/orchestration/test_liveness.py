@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from orchestration import engine, liveness
 from orchestration.models import Run
-from tests.orchestration.test_runtime import _deployed
+from tests.orchestration.runs import deployed_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +57,9 @@ def test_a_slow_step_keeps_its_run_alive_through_a_sweep(api, settings, beat_eve
     settings.RUN_HEARTBEAT_SECONDS = beat_every
     connection, server = api
     reaped = _meanwhile(server, "/v1/slow", liveness.runs_reap_stale)
-    run = engine.run_start(process=_deployed(connection, '"/v1/slow"'), trigger="ui", input={})
+    run = engine.run_start(
+        process=deployed_process(connection, '"/v1/slow"'), trigger="ui", input={}
+    )
     status = engine.execute(run.pk)
     run.refresh_from_db()
     if survives:
@@ -69,7 +71,7 @@ def test_a_slow_step_keeps_its_run_alive_through_a_sweep(api, settings, beat_eve
 
 def test_cancelling_a_running_run_stops_it_before_the_next_step(api, designer):
     connection, server = api
-    process = _deployed(connection, '"/v1/slow"', '"/v1/next"')
+    process = deployed_process(connection, '"/v1/slow"', '"/v1/next"')
     run = engine.run_start(process=process, trigger="ui", input={})
     cancelled = _meanwhile(server, "/v1/slow", lambda: engine.run_cancel(run=run, actor=designer))
     server.expect_request("/v1/next").respond_with_json({})

@@ -18,59 +18,17 @@ from cloudfunctions.models import CloudFunction
 from orchestration import deployments, engine
 from orchestration.models import Process, Run, StepRun
 from tests.cloudfunctions.factories import (
-    ApiKeyConnectionFactory,
-    CloudFunctionFactory,
-    EventFactory,
     ProcessFactory,
     StepFactory,
 )
+from tests.orchestration.runs import deployed_process, draft_process, run_to_end
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def fast_retries(settings):
-    settings.RUN_RETRY_BASE_DELAY_SECONDS = 0.01
-    settings.RUN_RETRY_MAX_DELAY_SECONDS = 2
-    return settings
-
-
-def _process(connection, *uris, method="GET", max_attempts=3):
-    process = ProcessFactory()
-    for position, uri in enumerate(uris, start=1):
-        CloudFunctionFactory(
-            step=StepFactory(process=process, position=position, max_attempts=max_attempts),
-            connection=connection,
-            method=method,
-            uri=uri,
-            body="{}" if method != "GET" else "",
-            completion_event=EventFactory(process=process, name=f"step{position}.done"),
-        )
-    return process
-
-
-@pytest.fixture
-def api(outbound_tls, tls_httpserver, fast_retries):
-    return ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/")), tls_httpserver
-
-
-def _deployed(connection, *uris, **kwargs):
-    process = _process(connection, *uris, **kwargs)
-    deployments.process_deploy(process=process, actor=None)
-    process.refresh_from_db()
-    return process
-
-
-def _run(process, data=None) -> Run:
-    run = engine.run_start(process=process, trigger=Run.Trigger.UI, input=data or {})
-    engine.execute(run.pk)
-    run.refresh_from_db()
-    return run
-
-
 def test_deploy_freezes_a_version_the_draft_cannot_change(api, designer_client):
     connection, _ = api
-    process = _deployed(connection, '"/v1/a"')
+    process = deployed_process(connection, '"/v1/a"')
     version = process.live_version
     assert version.version_number == 1 and version.is_frozen
     draft_cf = CloudFunction.objects.get(step__process=process)
@@ -104,12 +62,12 @@ def test_a_run_executes_steps_in_order_on_each_others_events(api):
     connection, server = api
     server.expect_request("/v1/customers/c1").respond_with_json({"charge": "ch_1"})
     server.expect_request("/v1/charges/ch_1").respond_with_json({"amount": 5})
-    process = _deployed(
+    process = deployed_process(
         connection,
         '"/v1/customers/" + trigger.customer',
         '"/v1/charges/" + events["step1.done"].body.charge',
     )
-    run = _run(process, {"customer": "c1"})
+    run = run_to_end(process, {"customer": "c1"})
     assert run.status == Run.Status.SUCCEEDED
     assert run.events["step2.done"]["body"] == {"amount": 5}
     assert run.step_runs.count() == 2
@@ -126,7 +84,7 @@ def test_retries_then_succeeds_with_one_idempotency_key(api):
         return Response(json.dumps({"ok": True}), content_type="application/json")
 
     server.expect_request("/v1/charges", method="POST").respond_with_handler(flaky)
-    run = _run(_deployed(connection, '"/v1/charges"', method="POST"))
+    run = run_to_end(deployed_process(connection, '"/v1/charges"', method="POST"))
     assert run.status == Run.Status.SUCCEEDED
     attempts = list(run.step_runs.order_by("attempt").values_list("attempt", "outcome"))
     assert attempts == [(1, "failed"), (2, "failed"), (3, "succeeded")]
@@ -146,7 +104,7 @@ def test_429_honours_retry_after(api):
         return Response("{}", content_type="application/json")
 
     server.expect_request("/v1/x").respond_with_handler(limited)
-    run = _run(_deployed(connection, '"/v1/x"'))
+    run = run_to_end(deployed_process(connection, '"/v1/x"'))
     assert run.status == Run.Status.SUCCEEDED
     assert calls[1] - calls[0] >= 0.9
 
@@ -154,7 +112,7 @@ def test_429_honours_retry_after(api):
 def test_a_400_is_not_retried(api):
     connection, server = api
     server.expect_request("/v1/x").respond_with_json({"error": "bad"}, status=400)
-    run = _run(_deployed(connection, '"/v1/x"'))
+    run = run_to_end(deployed_process(connection, '"/v1/x"'))
     assert run.status == Run.Status.FAILED
     assert run.step_runs.count() == 1 and len(server.log) == 1
     assert "HTTP 400" in run.error_message
@@ -163,13 +121,13 @@ def test_a_400_is_not_retried(api):
 def test_retries_stop_at_the_steps_limit(api):
     connection, server = api
     server.expect_request("/v1/x").respond_with_data("down", status=502)
-    run = _run(_deployed(connection, '"/v1/x"', max_attempts=2))
+    run = run_to_end(deployed_process(connection, '"/v1/x"', max_attempts=2))
     assert run.status == Run.Status.FAILED and len(server.log) == 2
 
 
 def test_a_cancelled_run_is_not_executed(api, designer):
     connection, server = api
-    process = _deployed(connection, '"/v1/x"')
+    process = deployed_process(connection, '"/v1/x"')
     run = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
     assert engine.run_cancel(run=run, actor=designer)
     assert engine.execute(run.pk) == Run.Status.CANCELLED
@@ -182,8 +140,8 @@ def test_rerun_from_the_failed_step_with_the_captures_it_had(api, designer):
     connection, server = api
     server.expect_request("/v1/one").respond_with_json({"id": "i_1"})
     server.expect_request("/v1/two/i_1").respond_with_json({"error": "x"}, status=404)
-    process = _deployed(connection, '"/v1/one"', '"/v1/two/" + events["step1.done"].body.id')
-    failed = _run(process)
+    process = deployed_process(connection, '"/v1/one"', '"/v1/two/" + events["step1.done"].body.id')
+    failed = run_to_end(process)
     assert failed.status == Run.Status.FAILED and failed.next_position == 1
     server.clear()
     server.expect_request("/v1/two/i_1").respond_with_json({"done": True})
@@ -194,14 +152,6 @@ def test_rerun_from_the_failed_step_with_the_captures_it_had(api, designer):
     assert [request.path for request, _ in server.log] == [
         "/v1/two/i_1"
     ]  # step one not called again
-
-
-@pytest.fixture
-def hooked(api):
-    connection, server = api
-    server.expect_request("/v1/x").respond_with_json({"ok": 1})
-    process = _deployed(connection, '"/v1/x"')
-    return process, deployments.webhook_token_rotate(process=process), server
 
 
 # A real worker closes "old" connections between tasks, which would end the test's
@@ -274,7 +224,7 @@ def test_run_now_and_command_return_the_run_id(designer_client, hooked, capsys):
 
 def test_run_history_pages(designer_client, hooked):
     process, _, _ = hooked
-    done = _run(process)
+    done = run_to_end(process)
     queued = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
     page = designer_client.get(reverse("process-runs", args=[process.pk])).content.decode()
     assert f"#{done.pk}" in page and f"#{queued.pk}" in page and 'hx-trigger="every 2s"' in page
@@ -299,7 +249,7 @@ def test_step_runs_of_deployed_runs_mask_secrets(api):
             json.dumps({"echo": r.headers.get("x-api-key")}), content_type="application/json"
         )
     )
-    run = _run(_deployed(connection, '"/v1/x"'))
+    run = run_to_end(deployed_process(connection, '"/v1/x"'))
     stored = json.dumps(
         list(StepRun.objects.filter(run=run).values("request", "captured", "error_message"))
     )
@@ -308,7 +258,7 @@ def test_step_runs_of_deployed_runs_mask_secrets(api):
 
 def test_only_drafts_are_listed(designer_client, api):
     connection, _ = api
-    process = _deployed(connection, '"/v1/a"')
+    process = deployed_process(connection, '"/v1/a"')
     html = designer_client.get(reverse("process-list")).content.decode()
     assert process.name in html and f"{process.name} v1" not in html
     assert Process.objects.count() == 2
@@ -316,7 +266,7 @@ def test_only_drafts_are_listed(designer_client, api):
 
 def test_deployed_versions_cannot_be_deleted_tested_or_given_samples(api, designer_client):
     connection, server = api
-    process = _deployed(connection, '"/v1/a"')
+    process = deployed_process(connection, '"/v1/a"')
     version = process.live_version
     event = version.events.get()
     assert designer_client.post(reverse("process-delete", args=[version.pk])).status_code == 403
@@ -330,13 +280,13 @@ def test_a_step_that_raises_fails_the_run_instead_of_hanging(api, monkeypatch):
     from cloudfunctions.step_kind import CloudFunctionKind
 
     connection, _ = api
-    process = _deployed(connection, '"/v1/a"')
+    process = deployed_process(connection, '"/v1/a"')
 
     def explode(self, step, **kwargs):  # stands in for any bug in a step kind
         raise RuntimeError("SECRET-MARKER-boom")
 
     monkeypatch.setattr(CloudFunctionKind, "run", explode)
-    run = _run(process)
+    run = run_to_end(process)
     assert run.status == Run.Status.FAILED
     attempt = run.step_runs.get()
     assert attempt.error_stage == "internal" and "SECRET-MARKER" not in attempt.error_message
@@ -356,7 +306,7 @@ def test_webhook_refuses_json_the_database_cannot_store(client, hooked, body):
 
 def test_long_names_still_deploy_and_duplicate(api, designer_client):
     connection, _ = api
-    process = _process(connection, '"/v1/a"')
+    process = draft_process(connection, '"/v1/a"')
     process.name = "n" * 200
     process.save()
     deployments.process_deploy(process=process, actor=None)
@@ -375,19 +325,19 @@ def test_a_worker_sends_a_connections_new_key_after_deploy(api):
         return Response("{}", content_type="application/json")
 
     server.expect_request("/v1/x").respond_with_handler(record)
-    process = _deployed(connection, '"/v1/x"')
-    assert _run(process).status == Run.Status.SUCCEEDED
+    process = deployed_process(connection, '"/v1/x"')
+    assert run_to_end(process).status == Run.Status.SUCCEEDED
     connection.api_key_value = "rotated-key-value"
     connection.save()
-    assert _run(process).status == Run.Status.SUCCEEDED
+    assert run_to_end(process).status == Run.Status.SUCCEEDED
     assert keys[1] == "rotated-key-value" and keys[0] != keys[1]
 
 
 def test_a_versions_steps_are_loaded_once_per_worker(api):
     connection, server = api
     server.expect_request("/v1/x").respond_with_json({})
-    process = _deployed(connection, '"/v1/x"', '"/v1/x"')
-    _run(process)
+    process = deployed_process(connection, '"/v1/x"', '"/v1/x"')
+    run_to_end(process)
     statements = []
 
     def record(execute, sql, params, many, context):
@@ -395,7 +345,7 @@ def test_a_versions_steps_are_loaded_once_per_worker(api):
         return execute(sql, params, many, context)
 
     with db_connection.execute_wrapper(record):
-        assert _run(process).status == Run.Status.SUCCEEDED
+        assert run_to_end(process).status == Run.Status.SUCCEEDED
     tables = " ".join(statements)
     assert 'orchestration_step"' not in tables.replace("orchestration_steprun", "")
     assert "orchestration_completionevent" not in tables
@@ -407,7 +357,7 @@ def test_a_run_whose_worker_stopped_is_failed_and_can_be_rerun(api, designer, se
     connection, server = api
     server.expect_request("/v1/one").respond_with_json({"id": "i_1"})
     server.expect_request("/v1/two/i_1").respond_with_json({"done": True})
-    process = _deployed(connection, '"/v1/one"', '"/v1/two/" + events["step1.done"].body.id')
+    process = deployed_process(connection, '"/v1/one"', '"/v1/two/" + events["step1.done"].body.id')
     silent = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS + 60)
     # What a worker killed during step two leaves behind: running, silent since.
     lost = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
@@ -420,7 +370,7 @@ def test_a_run_whose_worker_stopped_is_failed_and_can_be_rerun(api, designer, se
     alive = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
     Run.objects.filter(pk=alive.pk).update(status=Run.Status.RUNNING, heartbeat_at=timezone.now())
 
-    assert _run(process).status == Run.Status.SUCCEEDED  # any worker's next run sweeps
+    assert run_to_end(process).status == Run.Status.SUCCEEDED  # any worker's next run sweeps
     lost.refresh_from_db()
     alive.refresh_from_db()
     assert (
@@ -441,7 +391,7 @@ def test_a_run_whose_worker_stopped_is_failed_and_can_be_rerun(api, designer, se
 
 def test_a_running_run_shows_its_last_sign_of_life(api, designer_client):
     connection, _ = api
-    run = engine.run_start(process=_deployed(connection, '"/v1/a"'), trigger="ui", input={})
+    run = engine.run_start(process=deployed_process(connection, '"/v1/a"'), trigger="ui", input={})
     Run.objects.filter(pk=run.pk).update(
         status=Run.Status.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=3)
     )
@@ -451,7 +401,7 @@ def test_a_running_run_shows_its_last_sign_of_life(api, designer_client):
 
 def test_the_admin_shows_deployed_versions_read_only(api, client, superuser):
     connection, _ = api
-    version = _deployed(connection, '"/v1/a"').live_version
+    version = deployed_process(connection, '"/v1/a"').live_version
     cf = CloudFunction.objects.get(step__process=version)
     client.force_login(superuser)
     pages = [
@@ -471,7 +421,7 @@ def test_the_admin_shows_deployed_versions_read_only(api, client, superuser):
 
 def test_the_admin_cannot_move_rows_into_a_deployed_version(api, client, superuser):
     connection, _ = api
-    process = _deployed(connection, '"/v1/a"')
+    process = deployed_process(connection, '"/v1/a"')
     version = process.live_version
     client.force_login(superuser)
     added = client.post(

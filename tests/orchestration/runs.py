@@ -1,0 +1,42 @@
+"""Processes for the run engine's tests: cloud-function steps against a loopback API."""
+
+from __future__ import annotations
+
+from orchestration import deployments, engine
+from orchestration.models import Run
+from tests.cloudfunctions.factories import (
+    CloudFunctionFactory,
+    EventFactory,
+    ProcessFactory,
+    StepFactory,
+)
+
+
+def draft_process(connection, *uris, method="GET", max_attempts=3):
+    """A draft with one cloud-function step per URI; step N emits "stepN.done"."""
+    process = ProcessFactory()
+    for position, uri in enumerate(uris, start=1):
+        CloudFunctionFactory(
+            step=StepFactory(process=process, position=position, max_attempts=max_attempts),
+            connection=connection,
+            method=method,
+            uri=uri,
+            body="{}" if method != "GET" else "",
+            completion_event=EventFactory(process=process, name=f"step{position}.done"),
+        )
+    return process
+
+
+def deployed_process(connection, *uris, **kwargs):
+    process = draft_process(connection, *uris, **kwargs)
+    deployments.process_deploy(process=process, actor=None)
+    process.refresh_from_db()
+    return process
+
+
+def run_to_end(process, data=None) -> Run:
+    """Start a run and execute it here, as a worker would."""
+    run = engine.run_start(process=process, trigger=Run.Trigger.UI, input=data or {})
+    engine.execute(run.pk)
+    run.refresh_from_db()
+    return run
