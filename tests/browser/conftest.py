@@ -60,3 +60,14 @@ def sign_in(page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def htmx_settled(page) -> None:
+    """Wait until htmx has wired what it swapped in. It does so only when the swap settles
+    (a timer later), and a change made to a select before then never reaches the server:
+    faster than a person, not than a test on a busy machine."""
+    from playwright.sync_api import expect
+
+    expect(
+        page.locator(".htmx-added, .htmx-settling, .htmx-swapping, .htmx-request")
+    ).to_have_count(0)

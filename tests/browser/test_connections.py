@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from cloudfunctions.models import Connection
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import htmx_settled, sign_in
 from tests.factories import PASSWORD
 
 
@@ -22,6 +22,7 @@ def test_admin_creates_an_oauth_connection_and_tests_it(
     page.get_by_label("Cloud provider").select_option(label="Custom")
     expect(page.get_by_label("Base URL")).to_be_visible()  # swapped in by htmx
     page.get_by_label("Base URL").fill(base_url)
+    htmx_settled(page)
     page.get_by_label("Authentication type").select_option(label="OAuth 2.0")
     expect(page.get_by_label("Client ID")).to_be_visible()  # swapped again
     expect(page.get_by_label("Base URL")).to_have_value(base_url)

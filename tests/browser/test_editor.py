@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from orchestration.roles import CONNECTION_ADMINS, DESIGNERS
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import htmx_settled, sign_in
 from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
 from tests.factories import PASSWORD, UserFactory
 
@@ -140,6 +140,7 @@ def test_a_designer_who_is_also_an_administrator_creates_a_connection_inline(pag
     page.get_by_role("link", name="New connection…").click()
     inline = page.locator("#inline-connection")
     inline.get_by_label("Connection name").fill("Inline API")
+    htmx_settled(page)
     inline.get_by_label("Cloud provider").select_option(label="Custom")
     inline.get_by_label("Base URL").fill("https://api.example.com")
     inline.get_by_label("Name", exact=True).fill("x-api-key")
