@@ -20,6 +20,7 @@ from celpy import celtypes
 from celpy.evaluation import Activation, CELEvalError, Evaluator, base_functions, celstr
 
 from cloudfunctions import cel_errors as msg
+from orchestration.validators import is_ascii_digits
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -824,7 +825,9 @@ def _context_event_path(events: Mapping[str, Mapping[str, Any]], compiled: Compi
             if isinstance(value, Mapping) and segment in value:
                 value = value[segment]
             elif (
-                isinstance(value, list | tuple) and segment.isdigit() and int(segment) < len(value)
+                isinstance(value, list | tuple)
+                and is_ascii_digits(segment)
+                and int(segment) < len(value)
             ):
                 value = value[int(segment)]
             else:
@@ -1061,7 +1064,9 @@ def _fast_context_path(path: str) -> _Fast | None:
             if isinstance(value, Mapping):
                 value = value.get(segment, _MISS)
             elif (
-                isinstance(value, list | tuple) and segment.isdigit() and int(segment) < len(value)
+                isinstance(value, list | tuple)
+                and is_ascii_digits(segment)
+                and int(segment) < len(value)
             ):
                 value = value[int(segment)]
             else:

@@ -30,6 +30,7 @@ from orchestration.models import Step
 from orchestration.roles import designer_required, is_connection_admin
 from orchestration.selectors import step_latest_run, test_context
 from orchestration.throttle import Throttled, check_test_run_allowed
+from orchestration.validators import is_ascii_digits
 from orchestration.views import check_editable, editor_context
 
 TEMPLATE = "cloudfunctions/step_editor.html"
@@ -101,7 +102,7 @@ FILLERS = {"fill_operation": _fill_from_operation, "import_curl": _fill_from_cur
 
 def _chosen_connection(request, cf: CloudFunction):
     pk = request.POST.get("connection", "")
-    if pk.isdigit():
+    if is_ascii_digits(pk):
         return (
             Connection.objects.defer(*Connection.SECRET_FIELDS, "oauth_token").filter(pk=pk).first()
         )
@@ -267,7 +268,7 @@ def _field_label(name: str) -> str:
     if prefix in ("query", "headers") and rest:
         index, _, part = rest.partition("-")
         label = "Query parameter" if prefix == "query" else "Header"
-        if index.isdigit():
+        if is_ascii_digits(index):
             return f"{label} {int(index) + 1} {part}"
     return {"uri": "URI", "body": "Body"}.get(name, name)
 

@@ -33,6 +33,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.util.ssl_ import create_urllib3_context
 
 from cloudfunctions import errors
+from orchestration.validators import is_ascii_digits
 
 STAGES = ("url", "request", "dns", "ssrf", "connect", "tls", "timeout", "protocol")
 _CHUNK_BYTES = 64 * 1024
@@ -172,7 +173,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     """Read a Retry-After header given in seconds; None when absent or an HTTP date (which
     would need a clock both sides agree on)."""
     value = (value or "").strip()
-    return float(value) if value.isascii() and value.isdigit() else None
+    return float(value) if is_ascii_digits(value) else None
 
 
 def host_of(url: str) -> str:

@@ -11,3 +11,8 @@ EVENT_NAME_INVALID = "Use 1–100 letters, digits, dots, dashes or underscores, 
 def validate_event_name(value: str) -> None:
     if not EVENT_NAME.match(value):
         raise ValidationError(EVENT_NAME_INVALID, code="invalid")
+
+
+def is_ascii_digits(text: str) -> bool:
+    """Whether text is a plain number: str.isdigit() alone accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()

@@ -13,6 +13,7 @@ from orchestration.forms import ProcessForm, SamplePayloadForm, StepNameForm
 from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.roles import designer_required, is_designer
 from orchestration.throttle import Throttled, check_test_run_allowed
+from orchestration.validators import is_ascii_digits
 
 
 @require_GET
@@ -136,7 +137,7 @@ def event_sample(request, pk: int, event_pk: int):
     check_editable(request, event.process)
     back = request.POST.get("step")
     step = None
-    if back and back.isascii() and back.isdigit():  # "²" is a digit to isdigit() alone
+    if back and is_ascii_digits(back):
         step = event.process.steps.filter(pk=back).first()
     action = request.POST.get("action")
     if action == "pin":

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from orchestration import engine
 from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.models import Process, Run
+from orchestration.validators import is_ascii_digits
 
 
 class Command(BaseCommand):
@@ -18,7 +19,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, process, input, **options):
         drafts = Process.objects.filter(version_of__isnull=True)
-        found = drafts.filter(pk=int(process)) if process.isdigit() else drafts.filter(name=process)
+        found = (
+            drafts.filter(pk=int(process))
+            if is_ascii_digits(process)
+            else drafts.filter(name=process)
+        )
         if found.count() != 1:
             raise CommandError(f"No single process matches {process!r}.")
         try:

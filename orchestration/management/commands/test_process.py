@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from orchestration.models import Process, StepRun
 from orchestration.services import process_test_run
+from orchestration.validators import is_ascii_digits
 
 
 class Command(BaseCommand):
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("process", help="Process id or exact name.")
 
     def handle(self, *args, process, **options):
-        found = Process.objects.filter(pk=int(process)) if process.isdigit() else None
+        found = Process.objects.filter(pk=int(process)) if is_ascii_digits(process) else None
         if not found:
             found = Process.objects.filter(name=process)
         if found.count() != 1:
