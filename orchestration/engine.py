@@ -26,6 +26,8 @@ NOT_DEPLOYED = "The process has no live version: deploy it first."
 CANCELLED_MESSAGE = "Cancelled by {user}."
 STEP_CRASHED = "The step failed unexpectedly; the details are in the server log."
 ONLY_FAILED_RERUN = "Only a failed run can be re-run from its failed step."
+ALREADY_RERUN = "This run was already re-run as run #{run}: re-run that one if it failed."
+RUN_CRASHED = "The run failed unexpectedly; the details are in the server log."
 
 
 class RunRefused(Exception):
@@ -65,10 +67,20 @@ def run_cancel(*, run: Run, actor) -> bool:
     )
 
 
+@transaction.atomic
 def run_rerun(*, run: Run, actor) -> Run:
-    """Start a new run from the failed step, with the captures the failed run had."""
+    """Start a new run from the failed step, with the captures the failed run had.
+
+    Once per failed run: a second re-run (a double click, two people) would call the failed
+    step's API twice, with different idempotency keys. The row lock makes the check hold
+    when both arrive together.
+    """
+    run = Run.objects.select_for_update().get(pk=run.pk)
     if run.status != Run.Status.FAILED:
         raise RunRefused(ONLY_FAILED_RERUN)
+    earlier = Run.objects.filter(rerun_of=run).order_by("pk").first()
+    if earlier is not None:
+        raise RunRefused(ALREADY_RERUN.format(run=earlier.pk))
     new = Run.objects.create(
         process=run.process,
         version=run.version,
@@ -108,7 +120,13 @@ def execute(run_id: int) -> str:
         return _status(run_id)
     run = Run.objects.get(pk=run_id)
     with liveness.beating(run.pk):
-        return _execute_claimed(run)
+        try:
+            return _execute_claimed(run)
+        except Exception as exc:
+            # A claimed run must end, never stay "running" until the sweep blames its worker.
+            # The type only: a database error's text can quote what the run captured.
+            logger.error("Run %s failed unexpectedly: %s", run.pk, type(exc).__name__)
+            return _finish(run, Run.Status.FAILED, RUN_CRASHED)
 
 
 def _execute_claimed(run: Run) -> str:

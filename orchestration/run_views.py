@@ -17,6 +17,7 @@ from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.middleware import login_exempt
 from orchestration.models import Process, Run
 from orchestration.roles import designer_required
+from orchestration.validators import is_ascii_digits
 
 WEBHOOK_BAD_TOKEN = "Missing or wrong webhook token."
 WEBHOOK_TOO_LARGE = "The payload is larger than {limit} bytes."
@@ -125,7 +126,8 @@ def run_detail(request, run_pk: int):
     template = "orchestration/run_detail.html"
     if request.htmx and request.htmx.target == "run-body":
         template += "#run-body"
-    return render(request, template, {"run": run, "attempts": attempts})
+    rerun = Run.objects.filter(rerun_of=run).order_by("pk").first()
+    return render(request, template, {"run": run, "attempts": attempts, "rerun": rerun})
 
 
 @require_POST
@@ -158,13 +160,14 @@ def run_rerun(request, run_pk: int):
 def webhook(request, pk: int):
     """Start a run from outside: POST JSON with the process's token as a bearer token."""
     process = Process.objects.filter(pk=pk, version_of__isnull=True).first()
-    auth = request.headers.get("Authorization", "")
-    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+    # The scheme name is case-insensitive (RFC 9110): "bearer" is as good as "Bearer".
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
     if process is None or not deployments.webhook_token_matches(process, token):
         return JsonResponse({"error": WEBHOOK_BAD_TOKEN}, status=403)
     limit = settings.WEBHOOK_MAX_BYTES
     length = request.headers.get("Content-Length", "0")
-    if not length.isdigit() or int(length) > limit:
+    if not is_ascii_digits(length) or int(length) > limit:
         return JsonResponse({"error": WEBHOOK_TOO_LARGE.format(limit=limit)}, status=413)
     body = request.read(limit + 1)
     if len(body) > limit:

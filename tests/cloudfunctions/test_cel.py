@@ -210,6 +210,7 @@ def test_evaluate(source, expected):
         "trigger.n + 9223372036854775807",
         'contextEventPath("nope:body")',
         'events["nope"].body',
+        'contextEventPath("charge.created:body.items.²")',  # a digit, yet not a number
     ],
 )
 def test_fast_path_agrees_with_celpy(source):

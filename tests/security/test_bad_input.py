@@ -39,6 +39,7 @@ NASTY = [
     "<script>alert(1)</script>",
     '"a" + ' * 2000 + '"b"',
     "\ud800",
+    '{"n": 1e999}',
 ]
 FIELDS = ["name", "uri", "body", "new_event_name", "query-0-key", "headers-0-value", "method"]
 
@@ -116,6 +117,19 @@ def test_an_incomplete_form_saves_nothing(designer_client, saved):
     assert response.status_code == 400
     assert "nothing was saved" in response.content.decode()
     assert _snapshot(step) == before
+
+
+def test_digits_int_refuses_get_answers_not_500s(designer_client, saved):
+    # "²" is a digit to str.isdigit() and not a number to int().
+    step, connection = saved
+    check = designer_client.post(
+        _check_url(step), {"_field": "query-²-key", "query-²-key": '"a"'}, HTTP_HX_REQUEST="true"
+    )
+    assert check.status_code == 200 and "cel-status" in check.content.decode()
+    curl = "curl https://api.example.com/v1/x"
+    data = {**_post(step, connection, _action="import_curl", curl=curl), "connection": "²"}
+    response = designer_client.post(_url(step), data)
+    assert response.status_code == 200 and "/v1/x" in response.content.decode()
 
 
 @FEW

@@ -1,0 +1,130 @@
+"""Edges of triggers, re-runs and run pages found by reviewing them: each answered clearly,
+never with a 500, a stuck run or a page that polls for ever."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from orchestration import engine
+from orchestration.models import Run
+from tests.orchestration.runs import deployed_process, run_to_end
+
+pytestmark = pytest.mark.django_db
+
+HUGE_INT = b"9" * 5000
+
+
+def _hook(client, process, body, *, token, scheme="Bearer", **extra):
+    return client.post(
+        reverse("webhook", args=[process.pk]),
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"{scheme} {token}",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"n": 1e999}', "the number 1e999 is too large to store at line 1, column 7"),
+        (b'{\n  "n": -1e999}', "the number -1e999 is too large to store at line 2, column 8"),
+        (b'{"n": ' + HUGE_INT + b"}", "a number has more than 4300 digits at line 1, column 7"),
+    ],
+)
+def test_numbers_no_database_can_hold_are_refused_where_they_are(client, hooked, body, message):
+    process, token, _ = hooked
+    response = _hook(client, process, body, token=token)
+    assert response.status_code == 400 and message in response.json()["error"]
+    assert not Run.objects.exists()
+
+
+def test_run_now_and_the_command_refuse_them_too_keeping_the_input(designer_client, hooked):
+    process, _, _ = hooked
+    typed = '{"amount": 1e999}'
+    response = designer_client.post(reverse("run-now", args=[process.pk]), {"input": typed})
+    html = response.content.decode()
+    assert response.status_code == 400 and "too large to store at line 1, column 12" in html
+    assert typed.replace('"', "&quot;") in html  # the textarea keeps what was typed
+    with pytest.raises(CommandError, match="too large to store"):
+        call_command("run_process", str(process.pk), "--input", typed)
+    assert not Run.objects.exists()
+
+
+def test_an_api_answering_such_a_number_still_finishes_the_run(api):
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_data(
+        b'{"total": 1e999}', content_type="application/json"
+    )
+    run = run_to_end(deployed_process(connection, '"/v1/x"'))
+    assert run.status == Run.Status.SUCCEEDED
+    assert run.events["step1.done"]["body"] == '{"total": 1e999}'  # the text, not a crash
+
+
+def test_a_bearer_scheme_in_any_case_is_accepted(client, hooked):
+    process, token, _ = hooked
+    assert _hook(client, process, b"{}", token=token, scheme="bearer").status_code == 202
+    assert _hook(client, process, b"{}", token=token, scheme="Basic").status_code == 403
+
+
+def test_a_content_length_that_is_not_a_plain_number_is_refused(client, hooked):
+    process, token, _ = hooked
+    response = _hook(client, process, b"{}", token=token, CONTENT_LENGTH="²")
+    assert response.status_code == 413 and not Run.objects.exists()
+
+
+@pytest.mark.parametrize("command", ["run_process", "test_process"])
+def test_commands_take_an_odd_process_id_as_a_name(command, hooked):
+    with pytest.raises(CommandError, match="No single process matches '²'"):
+        call_command(command, "²")
+
+
+def test_a_failed_run_is_re_run_once(api, designer, designer_client):
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_json({"error": "no"}, status=404)
+    failed = run_to_end(deployed_process(connection, '"/v1/x"'))
+    assert failed.status == Run.Status.FAILED
+    url = reverse("run-rerun", args=[failed.pk])
+    first = designer_client.post(url)
+    second = designer_client.post(url, follow=True)  # a double click
+    again = Run.objects.get(rerun_of=failed)  # one re-run, not two
+    assert first.url == again.get_absolute_url()
+    assert f"already re-run as run #{again.pk}" in second.content.decode()
+    page = designer_client.get(failed.get_absolute_url()).content.decode()
+    assert f'Re-run as <a href="{again.get_absolute_url()}">run #{again.pk}</a>' in page
+    assert "Re-run from failed step" not in page
+    with pytest.raises(engine.RunRefused):
+        engine.run_rerun(run=failed, actor=designer)
+
+
+def test_an_unexpected_error_around_the_steps_fails_the_run(api, monkeypatch, caplog):
+    from cloudfunctions.step_kind import CloudFunctionKind
+
+    connection, server = api
+    process = deployed_process(connection, '"/v1/x"')
+
+    def broken(self, steps):  # stands in for a database error while loading connections
+        raise RuntimeError("SECRET-MARKER")
+
+    monkeypatch.setattr(CloudFunctionKind, "bind", broken)
+    run = run_to_end(process)
+    assert run.status == Run.Status.FAILED and run.error_message == engine.RUN_CRASHED
+    assert "RuntimeError" in caplog.text and "SECRET-MARKER" not in caplog.text
+    assert not server.log
+
+
+def test_the_runs_page_polls_itself_after_a_post_and_pages_keep_the_filter(designer_client, hooked):
+    process, _, _ = hooked
+    for _ in range(30):
+        engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    rotated = designer_client.post(reverse("webhook-rotate", args=[process.pk]))
+    runs_url = reverse("process-runs", args=[process.pk])
+    # The token page was answered to a POST: its polling must ask the runs page, not the POST URL.
+    assert f'hx-get="{runs_url}' in rotated.content.decode()
+    page = designer_client.get(runs_url, {"status": "queued"}).content.decode()
+    assert 'href="?status=queued&amp;page=2"' in page
+    assert f'hx-get="{runs_url}?status=queued"' in page
+    second = designer_client.get(runs_url, {"status": "queued", "page": 2})
+    assert second.status_code == 200 and "Page 2 of 2" in second.content.decode()
