@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
+import re
 import sys
 import threading
 import time
@@ -50,6 +51,7 @@ DEFAULT_TIMEOUT = 0.5
 CACHE_SIZE = 1024
 # A parsed tree takes about 600 bytes per source character; this bounds the cache near 60 MB.
 CACHE_CHARS = 100_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 SYNTAX = "syntax"
 UNKNOWN_NAME = "unknown_name"
@@ -352,6 +354,9 @@ def _compile_uncached(source: str) -> _Analysis:
         return _Analysis(None, (CelProblem(LIMIT, msg.TOO_COMPLEX),))
     walker = _Walker()
     try:
+        problem = _string_literal_problem(ast)
+        if problem is not None:
+            return _Analysis(None, (problem,))
         walker.walk(ast, frozenset())
         fast = _fast_compile(ast) if not walker.problems else None
     except RecursionError:
@@ -425,6 +430,21 @@ def _check_size(source: str) -> CelProblem | None:
                 return CelProblem(LIMIT, msg.TOO_DEEP.format(limit=MAX_NESTING_DEPTH), line, column)
         elif char in ")]}":
             depth = max(depth - 1, 0)
+    return None
+
+
+def _string_literal_problem(ast: lark.Tree) -> CelProblem | None:
+    """Refuse escapes the parser lets through: past U+10FFFF (celpy raises on them) or a lone
+    surrogate, which cannot be encoded into a request, a page or a database row."""
+    for token in ast.scan_values(
+        lambda v: isinstance(v, lark.Token) and v.type in ("STRING_LIT", "MLSTRING_LIT")
+    ):
+        try:
+            text = str(celstr(token))
+        except ValueError:
+            return CelProblem(SYNTAX, msg.BAD_ESCAPE, token.line, token.column)
+        if _SURROGATE.search(text):
+            return CelProblem(SYNTAX, msg.SURROGATE_ESCAPE, token.line, token.column)
     return None
 
 

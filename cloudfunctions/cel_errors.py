@@ -15,6 +15,10 @@ UNEXPECTED_CHARACTER = "unexpected character {char}"
 NOT_PARSABLE = "the expression could not be parsed"
 UNEXPECTED_END = "the expression ends too early; something is missing here"
 UNEXPECTED_TOKEN = "unexpected {token} here"
+BAD_ESCAPE = "this string has an escape that is not a character (beyond \\U0010FFFF)"
+SURROGATE_ESCAPE = (
+    "this string has a lone surrogate escape (\\uD800–\\uDFFF), which no request can carry"
+)
 MACRO_VARIABLE = "the first argument of {name}() must be a variable name, e.g. items.{name}(x, …)"
 MACRO_ARITY = "{name}() takes a variable name and an expression, e.g. items.{name}(x, …)"
 CONTEXT_PATH_ARGUMENTS = 'contextEventPath() takes one string, e.g. "charge.created:body.id"'

@@ -111,6 +111,11 @@ def fresh_cache():
         ('"a" + 1', None, [("type", 1, 1)]),
         ("x" * (cel.MAX_SOURCE_LENGTH + 1), None, [("limit", None, None)]),
         ("(" * 33 + "1" + ")" * 33, None, [("limit", 1, 33)]),
+        # Escapes the parser accepts and no request can carry.
+        ('"/" +\n  "\\U00110000"', None, [("syntax", 2, 3)]),
+        ('"/v1/" + events["\\uD800"].body.id', KNOWN, [("syntax", 1, 17)]),
+        ('"""x \\uDFFF"""', None, [("syntax", 1, 1)]),
+        ('r"\\uD800"', None, []),  # raw: a backslash and letters
     ],
 )
 def test_check_expression(source, known_events, expected):

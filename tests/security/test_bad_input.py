@@ -40,6 +40,8 @@ NASTY = [
     '"a" + ' * 2000 + '"b"',
     "\ud800",
     '{"n": 1e999}',
+    '"/v1/" + events["\\uD800"].body.id',  # CEL escapes past Unicode or of a lone surrogate
+    '"/\\U00110000"',
 ]
 FIELDS = ["name", "uri", "body", "new_event_name", "query-0-key", "headers-0-value", "method"]
 
@@ -106,6 +108,9 @@ def test_nasty_values_in_each_field(designer_client, saved, field, value):
         html = response.content.decode()
         assert "error" in html or "attention" in html or "incomplete" in html
         assert "<script>alert(1)</script>" not in html
+    # Whatever was saved, the editors still open.
+    assert designer_client.get(_url(step)).status_code == 200
+    assert designer_client.get(step.process.get_absolute_url()).status_code == 200
 
 
 def test_an_incomplete_form_saves_nothing(designer_client, saved):
