@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from cloudfunctions.checks import HEADERS_SET_WHEN_SENT
 from orchestration.jsontext import JSONTextError, parse_json
 
 __all__ = [
@@ -181,7 +182,6 @@ _PROMPT = re.compile(r"^\s*\$\s+")
 
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _CREDENTIAL_HEADER_WORDS = ("token", "secret", "key", "auth")
-_SET_WHEN_SENT = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _CREDENTIAL_PARAMETERS = frozenset(
     {"key", "sig", "auth", "password", "passwd", "pwd", "authorization", "code", "session"}
 )
@@ -298,7 +298,9 @@ def curl_import(command: str, *, base_url: str | None) -> CurlImport:
 def _ansi_c_char(match: re.Match) -> str:
     code = match.group(1)
     if code[0] in "xuU" and len(code) > 1:
-        return chr(min(int(code[1:], 16), 0x10FFFF))
+        point = min(int(code[1:], 16), 0x10FFFF)
+        # A lone surrogate can be neither encoded nor sent: U+FFFD, as a decoder would.
+        return "\ufffd" if 0xD800 <= point <= 0xDFFF else chr(point)
     if code[0] in "01234567":
         return chr(int(code, 8) & 0xFF)
     return _ANSI_C_SIMPLE.get(code, "\\" + code)
@@ -533,7 +535,7 @@ def _add_headers(result: CurlImport, parsed: _Parsed) -> str:
             result.warnings.append(IDEMPOTENCY_KEY_DROPPED)
         elif lower in _CREDENTIAL_HEADERS or any(w in lower for w in _CREDENTIAL_HEADER_WORDS):
             result.credentials.append(HEADER_NOT_COPIED.format(name=shown))
-        elif lower in _SET_WHEN_SENT:
+        elif lower in HEADERS_SET_WHEN_SENT:
             result.warnings.append(HEADER_DROPPED.format(name=shown))
         else:
             if lower == "content-type":

@@ -450,3 +450,18 @@ def test_a_deeply_nested_body_is_kept_as_text():
     body = "[" * 5000 + "]" * 5000
     result = run_import(f"curl https://api.example.com/x -d '{body}'", base_url=None)
     assert result.body == body
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl -H $'X-A: \\ud800' https://api.example.com/x",
+        "curl --data-raw $'\\ud800' https://api.example.com/x",
+        "curl --data-urlencode $'a=\\ud800' https://api.example.com/x",
+    ],
+)
+def test_a_lone_surrogate_escape_becomes_a_replacement_character(command):
+    imported = curl_import(command, base_url=None)
+    texts = json.dumps([imported.headers, imported.body, imported.query], ensure_ascii=False)
+    assert "\ufffd" in texts
+    texts.encode()  # no lone surrogate is left: encoding one raises
