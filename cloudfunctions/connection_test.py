@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -15,9 +16,12 @@ from cloudfunctions.models import Connection
 from cloudfunctions.redaction import Redactor
 from cloudfunctions.secrets import SecretDecryptionError
 
+logger = logging.getLogger(__name__)
+
 TOKEN_RECEIVED = "Token received from {host} ({details})."
 REACHED = "{host} answered HTTP {status}."
 CREDENTIALS_REFUSED = "{host} refused the credentials (HTTP {status})."
+TEST_CRASHED = "The test failed unexpectedly; the details are in the server log."
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ def connection_test_run(*, connection: Connection, actor) -> ConnectionTestResul
         ok, summary = False, error.message
     except SecretDecryptionError as error:
         ok, summary = False, str(error)
+    except Exception as error:
+        # Never a 500 for an API's odd answer; the type only, as its text may quote secrets.
+        logger.error("Testing connection %s raised %s", connection.pk, type(error).__name__)
+        ok, summary = False, TEST_CRASHED
     summary = redact.text(summary)
     result = ConnectionTestResult(ok, summary, (time.monotonic() - started) * 1000, status)
     services.connection_record_test(connection=connection, actor=actor, ok=ok, summary=summary)

@@ -16,6 +16,7 @@ from cloudfunctions import errors
 from cloudfunctions.auth.base import AuthError
 from cloudfunctions.transport import GuardedMixin, host_of, retry_after_seconds
 from orchestration.jsontext import JSONTextError, parse_json
+from orchestration.validators import is_ascii_digits
 
 # Only well-known error codes are echoed: the rest of the answer is free text a server may
 # fill with whatever it received, credentials included.
@@ -238,10 +239,18 @@ def _check_token_response(response: requests.Response) -> requests.Response:
         raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     if not isinstance(data.get("access_token"), str) or not data["access_token"]:
         raise refused(errors.AUTH_TOKEN_MISSING.format(host=host))
-    expires_in = data.get("expires_in")
-    # authlib does arithmetic on it: "soon" or 1e999 would crash rather than fail cleanly.
-    if expires_in is not None and not (
-        isinstance(expires_in, int) or (isinstance(expires_in, str) and expires_in.isdecimal())
-    ):
+    # authlib does arithmetic on these: "soon", [1] or 5000 digits would crash rather than
+    # fail cleanly.
+    if not all(_plain_seconds(data.get(name)) for name in ("expires_in", "expires_at")):
         raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     return response
+
+
+def _plain_seconds(value) -> bool:
+    """Whether a token's expires_in or expires_at is absent or a whole number of seconds
+    that fits a timestamp (ten digits reach the year 2286)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return is_ascii_digits(value) and len(value) <= 10
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**10

@@ -284,6 +284,38 @@ def test_a_wrong_client_secret_is_invalid_client_without_the_secret(
     )
 
 
+def test_an_odd_token_answer_fails_the_test_clearly(
+    outbound_tls, tls_httpserver, oauth_token_server, admin_client_, admin_user
+):
+    # authlib raised TypeError on this expires_at, which Test connection answered with a 500.
+    odd = {"access_token": "SECRET-MARKER-odd-token", "token_type": "Bearer", "expires_at": [1]}
+    tls_httpserver.expect_request("/odd/token").respond_with_json(odd)
+    connection = oauth_connection(
+        oauth_token_server, token_url=tls_httpserver.url_for("/odd/token")
+    )
+
+    pages = rendered(admin_client_, connection)  # each answered 200
+
+    stored, _ = recorded(connection)
+    assert stored.last_test_ok is False
+    assert stored.last_test_summary == errors.AUTH_TOKEN_NOT_JSON.format(
+        host=oauth_token_server.host
+    )
+    assert_never_shown("SECRET-MARKER-odd-token", *pages.values())
+
+
+def test_any_other_failure_of_a_test_is_reported_not_raised(admin_user, monkeypatch, caplog):
+    import cloudfunctions.connection_test as connection_test
+
+    def broken(connection):  # stands in for any bug, or a library raising on an odd answer
+        raise TypeError("SECRET-MARKER-detail")
+
+    monkeypatch.setattr(connection_test, "_probe", broken)
+    result = connection_test_run(connection=ApiKeyConnectionFactory(), actor=admin_user)
+    assert (result.ok, result.summary) == (False, connection_test.TEST_CRASHED)
+    assert "TypeError" in caplog.text and "SECRET-MARKER" not in caplog.text
+
+
 def resource_function(connection: Connection) -> CloudFunction:
     return CloudFunctionFactory(connection=connection, method="GET", uri='"/api/resource"', body="")
 

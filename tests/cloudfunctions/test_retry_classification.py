@@ -104,6 +104,11 @@ def _oauth_error(code, status, retryable, *, shown=None, headers=None):
     return response, retryable, message
 
 
+def _token_answer(**fields):
+    body = json.dumps({"access_token": "t", "token_type": "Bearer", **fields})
+    return Response(body, 200, content_type="application/json")
+
+
 @pytest.mark.parametrize(
     ("response", "retryable", "message"),
     [
@@ -130,6 +135,10 @@ def _oauth_error(code, status, retryable, *, shown=None, headers=None):
             False,
             errors.AUTH_TOKEN_NOT_JSON,
         ),
+        # Expiry times authlib would crash on.
+        (_token_answer(expires_at=[1]), False, errors.AUTH_TOKEN_NOT_JSON),
+        (_token_answer(expires_in="9" * 5000), False, errors.AUTH_TOKEN_NOT_JSON),
+        (_token_answer(expires_in=True), False, errors.AUTH_TOKEN_NOT_JSON),
         # Transient answers: retried.
         (
             Response("<html>Service Unavailable</html>", 503, content_type="text/html"),
