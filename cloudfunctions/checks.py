@@ -73,6 +73,12 @@ def check_uri(source: str, *, known_events: Collection[str] | None) -> list[Fiel
     return []
 
 
+# Framing headers: the transport sets them from the request it sends. A designer's value
+# would contradict it (a chunked body that is not chunked), so none is accepted.
+HEADERS_SET_WHEN_SENT = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+HEADER_SET_WHEN_SENT = "{name} is set when the request is sent; remove this header."
+
+
 def iter_problems(
     cf: CloudFunction, *, known_events: Collection[str] | None
 ) -> Iterator[FieldProblem]:
@@ -90,6 +96,9 @@ def iter_problems(
             if row["key"] in seen:
                 yield FieldProblem(f"{label} {number} key", "This key is already used above.")
             seen.add(row["key"])
+            name = cel.constant_value(row["key"]) if label == "Header" else None
+            if isinstance(name, str) and name.lower() in HEADERS_SET_WHEN_SENT:
+                yield FieldProblem(f"Header {number} key", HEADER_SET_WHEN_SENT.format(name=name))
     if cf.body_mode == CloudFunction.BodyMode.CEL:
         if cf.body.strip():
             yield from check_cel(cf.body, field="Body", known_events=known_events)

@@ -20,6 +20,7 @@ import requests
 from cloudfunctions import cel, transport
 from cloudfunctions.auth import AuthError
 from cloudfunctions.auth.oauth2 import TokenEndpointError
+from cloudfunctions.checks import HEADER_SET_WHEN_SENT, HEADERS_SET_WHEN_SENT
 from cloudfunctions.connection_auth import auth_for
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.operations import body_idempotency_token
@@ -40,6 +41,7 @@ TEXT_NOT_UNICODE = "{field}: the value holds characters that are not valid Unico
 INTERNAL_ERROR = "The step failed unexpectedly; the details are in the server log."
 BODY_NOT_JSON = "Body: not valid JSON ({msg} at line {line}, column {column})."
 BODY_NOT_OBJECT = "Body: the CEL expression must evaluate to a map or a list."
+BODY_NOT_FINITE = "Body: NaN and infinite numbers cannot be sent as JSON."
 HTTP_ERROR = "{host} answered HTTP {status}."
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 # Names the idempotency tokens derived from attempt keys; never change it, or
@@ -105,7 +107,12 @@ def _body_value(cf: CloudFunction, context: dict) -> Any:
 def _encoded(value: Any) -> bytes | None:
     if value is _NO_BODY:
         return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        # CEL computes doubles such as double("NaN") or 1e308 * 10.0; JSON has no spelling.
+        raise StepFailure("cel", BODY_NOT_FINITE) from None
+    return text.encode()
 
 
 def idempotency_token(attempt_key: str) -> str:
@@ -148,6 +155,8 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
         name = _evaluate_string(row["key"], field, context)
         if not _TOKEN.match(name):
             raise StepFailure("cel", HEADER_NAME_INVALID.format(field=field, name=name[:60]))
+        if name.lower() in HEADERS_SET_WHEN_SENT:
+            raise StepFailure("cel", f"{field}: {HEADER_SET_WHEN_SENT.format(name=name)}")
         value = _evaluate_string(row["value"], f"Header {number} value", context)
         if _CONTROL.search(value):
             raise StepFailure("cel", HEADER_VALUE_INVALID.format(field=f"Header {number} value"))

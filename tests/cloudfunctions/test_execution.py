@@ -9,7 +9,8 @@ import pytest
 from werkzeug import Request, Response
 
 from cloudfunctions import errors
-from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.checks import HEADER_SET_WHEN_SENT, iter_problems
+from cloudfunctions.execution import BODY_NOT_FINITE, cloud_function_execute
 from cloudfunctions.redaction import MASK
 from cloudfunctions.urls_build import URI_CHANGES_HOST, URI_CLIMBS_OUT, UnsafeURI, build_url
 from tests.cloudfunctions.factories import (
@@ -318,6 +319,42 @@ def test_a_header_value_http_cannot_carry_is_a_failed_result_not_a_crash(api):
         host=f"127.0.0.1:{server.port}"
     )
     assert not server.log
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {
+                "method": "POST",
+                "body_mode": "cel",
+                "body": '{"a": double("NaN"), "b": 1e308 * 10.0}',
+            },
+            BODY_NOT_FINITE,
+        ),
+        (
+            {"headers": [{"key": '"Transfer-" + "Encoding"', "value": '"chunked"'}]},
+            "Header 1 key: " + HEADER_SET_WHEN_SENT.format(name="Transfer-Encoding"),
+        ),
+        (
+            {"headers": [{"key": '"content-length"', "value": '"0"'}]},
+            "Header 1 key: " + HEADER_SET_WHEN_SENT.format(name="content-length"),
+        ),
+    ],
+)
+def test_requests_http_or_json_cannot_express_are_never_sent(api, overrides, message):
+    connection, server = api
+    cf = _cf(connection, **overrides)
+    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    assert (result.ok, result.error_stage, result.error_message) == (False, "cel", message)
+    assert not server.log
+
+
+def test_a_framing_header_makes_the_step_incomplete(api):
+    connection, _ = api
+    cf = _cf(connection, headers=[{"key": '"Host"', "value": '"elsewhere.example"'}])
+    problems = [(p.field, p.message) for p in iter_problems(cf, known_events=None)]
+    assert ("Header 1 key", HEADER_SET_WHEN_SENT.format(name="Host")) in problems
 
 
 def test_a_deeply_nested_json_response_is_captured_as_text(api):
