@@ -7,11 +7,13 @@ rules under any ``requests.Session`` subclass (authlib's OAuth2Session uses it).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import contextvars
 import functools
 import heapq
 import http.cookiejar
+import ipaddress
 import itertools
 import os
 import socket
@@ -35,6 +37,7 @@ from urllib3.util.ssl_ import create_urllib3_context
 from cloudfunctions import errors
 from orchestration.validators import is_ascii_digits
 
+RESOLVER_THREADS = 16
 STAGES = ("url", "request", "dns", "ssrf", "connect", "tls", "timeout", "protocol")
 _CHUNK_BYTES = 64 * 1024
 
@@ -303,8 +306,12 @@ class _Watchdog:
 
     def __enter__(self) -> _Watchdog:
         self._token = _current_watchdog.set(self)
-        _deadlines.schedule(time.monotonic() + self.seconds, self)
+        self._ends = time.monotonic() + self.seconds
+        _deadlines.schedule(self._ends, self)
         return self
+
+    def remaining(self) -> float:
+        return self._ends - time.monotonic()
 
     def __exit__(self, *exc_info) -> None:
         _current_watchdog.reset(self._token)
@@ -413,6 +420,23 @@ class _GuardedAdapter(IPFilterAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"https": _WatchedHTTPSConnectionPool}
 
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        # This is where requests-hardened resolves the name, with a getaddrinfo() nothing can
+        # interrupt: a slow resolver would outlast the deadline. It resolves beside the
+        # call instead, and the call stops waiting when its deadline passes.
+        resolve = super().build_connection_pool_key_attributes
+        watchdog = _current_watchdog.get()
+        if watchdog is None or _is_ip_address(urlsplit(request.url).hostname or ""):
+            return resolve(request, verify, cert)
+        future = _resolvers().submit(resolve, request, verify, cert)
+        try:
+            return future.result(timeout=max(watchdog.remaining(), 0))
+        except concurrent.futures.TimeoutError:
+            watchdog.expire()
+            raise requests.exceptions.ConnectTimeout(
+                "name resolution outlasted the deadline"
+            ) from None
+
     def cert_verify(self, conn, url: str, verify, cert) -> None:
         # requests hands urllib3 a bundle path, which it loads into a new context for every
         # connection: about 25 ms for certifi's. The shared context holds it loaded once.
@@ -420,6 +444,23 @@ class _GuardedAdapter(IPFilterAdapter):
         conn.ca_certs = None
         conn.ca_cert_dir = None
         conn.conn_kw["ssl_context"] = _verifying_context()
+
+
+@functools.cache
+def _resolvers() -> concurrent.futures.ThreadPoolExecutor:
+    # Bounded: names that never resolve hold a thread each until the resolver gives up,
+    # and further calls then wait in the queue, still within their own deadlines.
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=RESOLVER_THREADS, thread_name_prefix="outbound-dns"
+    )
+
+
+def _is_ip_address(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True
 
 
 def _verifying_context() -> ssl.SSLContext:

@@ -216,6 +216,35 @@ def test_unresolvable_names_fail_at_dns(monkeypatch):
     assert_no_secret(caught.value)
 
 
+def test_a_slow_resolver_cannot_outlast_the_deadline(monkeypatch):
+    # A faked resolver (this machine has no DNS to slow down): getaddrinfo() blocks in C,
+    # where no timeout or socket shutdown reaches it.
+    released = threading.Event()
+
+    def getaddrinfo(*args, **kwargs):
+        released.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    started = time.monotonic()
+    try:
+        with pytest.raises(OutboundError) as caught:
+            send(
+                prepared(f"https://slow-dns.example/?api_key={MARKER}"),
+                allowed_hosts={"slow-dns.example"},
+                deadline_seconds=0.3,
+            )
+    finally:
+        released.set()
+
+    assert time.monotonic() - started < 1.5
+    assert caught.value.stage == "timeout"
+    assert caught.value.message == errors.OUTBOUND_DEADLINE.format(
+        host="slow-dns.example", seconds=0.3
+    )
+    assert_no_secret(caught.value)
+
+
 def test_a_closed_port_fails_at_connect(outbound_tls):
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
