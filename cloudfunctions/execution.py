@@ -205,7 +205,7 @@ def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
     content_type = response.headers.get("content-type", "")
     # NUL cannot be stored in PostgreSQL text or JSON; binary answers carry plenty.
     text = response.body.decode("utf-8", "replace").replace("\x00", "\ufffd")
-    body: Any = text
+    body: Any = redact.cut_text(text) if response.truncated else text
     if "json" in content_type and not response.truncated:
         try:
             body = parse_json(text) if text.strip() else None
