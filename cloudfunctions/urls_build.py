@@ -38,7 +38,8 @@ def build_url(base_url: str, uri: str, query: list[tuple[str, str]]) -> str:
     path, _, inline_query = uri.partition("?")
     path = path.split("#", 1)[0]
     segments = unquote(path).split("/")
-    if any(segment in ("..", ".") for segment in segments):
+    # "..;x" is ".." to servers that strip path parameters first (Tomcat, Jetty).
+    if any(segment.partition(";")[0] in ("..", ".") for segment in segments):
         raise UnsafeURI(URI_CLIMBS_OUT)
     path = quote(_BAD_ESCAPE.sub("%25", path), safe=_PATH_SAFE)
     base = urlsplit(base_url)

@@ -191,6 +191,9 @@ def test_build_url(base, uri, query, expected):
         ("//evil.example", URI_CHANGES_HOST),
         ("/a/../../b", URI_CLIMBS_OUT),
         ("/%2E%2E/b", URI_CLIMBS_OUT),
+        # Servers such as Tomcat drop ";parameters" before resolving dot segments.
+        ("/..;/admin", URI_CLIMBS_OUT),
+        ("/a/.;x/b", URI_CLIMBS_OUT),
     ],
 )
 def test_build_url_refusals(uri, message):
