@@ -49,8 +49,9 @@ MAX_NESTING_DEPTH = 32
 MAX_TREE_DEPTH = 400
 DEFAULT_TIMEOUT = 0.5
 CACHE_SIZE = 1024
-# A parsed tree takes about 600 bytes per source character; this bounds the cache near 60 MB.
-CACHE_CHARS = 100_000
+# A parsed tree takes 750-950 bytes per node, and a source character makes from under one
+# node ("trigger.id") to four (a list of numbers): counting nodes bounds the cache near 60 MB.
+CACHE_NODES = 70_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 SYNTAX = "syntax"
@@ -194,7 +195,7 @@ class CompiledExpression:
     """A parsed, analysed expression; immutable, so threads may share it."""
 
     source: str
-    ast: lark.Tree = field(repr=False)
+    ast: lark.Tree | None = field(repr=False)  # None once folded to a constant
     event_refs: tuple[_EventRef, ...] = field(repr=False)
     uses_trigger: bool = False
     uses_events: bool = False
@@ -219,13 +220,14 @@ class _Analysis:
 
     compiled: CompiledExpression | None
     problems: tuple[CelProblem, ...]
+    nodes: int = 1  # of the parse tree it keeps: its weight in the cache
 
 
 # ---------------------------------------------------------------- compiling and the cache
 
 _local = threading.local()
 _cache: OrderedDict[str, _Analysis] = OrderedDict()
-_cache_chars = 0
+_cache_nodes = 0
 _pending: dict[str, _Pending] = {}
 _cache_lock = threading.Lock()
 _compile_count = 0
@@ -250,10 +252,10 @@ def compile_count() -> int:
 
 def clear_cache() -> None:
     """Forget every compiled expression and reset the compile counter."""
-    global _compile_count, _cache_chars
+    global _compile_count, _cache_nodes
     with _cache_lock:
         _cache.clear()
-        _compile_count = _cache_chars = 0
+        _compile_count = _cache_nodes = 0
 
 
 class _Pending:
@@ -265,7 +267,7 @@ class _Pending:
 
 
 def _analyse(source: str) -> _Analysis:
-    global _compile_count, _cache_chars
+    global _compile_count, _cache_nodes
     with _cache_lock:
         analysis = _cache.get(source)
         if analysis is not None:
@@ -290,10 +292,10 @@ def _analyse(source: str) -> _Analysis:
             if pending.analysis is not None:
                 _compile_count += 1
                 _cache[source] = pending.analysis
-                _cache_chars += len(source)
-                while len(_cache) > CACHE_SIZE or _cache_chars > CACHE_CHARS:
-                    evicted, _ = _cache.popitem(last=False)
-                    _cache_chars -= len(evicted)
+                _cache_nodes += pending.analysis.nodes
+                while len(_cache) > CACHE_SIZE or _cache_nodes > CACHE_NODES:
+                    _, evicted = _cache.popitem(last=False)
+                    _cache_nodes -= evicted.nodes
         pending.done.set()
     return analysis
 
@@ -376,16 +378,17 @@ def _compile_uncached(source: str) -> _Analysis:
     problems = tuple(walker.problems)
     run_dependent = compiled.uses_trigger or compiled.uses_events or compiled.uses_context_path
     if not problems and not run_dependent:
-        compiled = _fold(compiled)
-    return _Analysis(compiled, problems)
+        # Folded, the value (or its error) is all that evaluating needs: the tree goes.
+        return _Analysis(_fold(compiled), problems)
+    return _Analysis(compiled, problems, nodes=sum(1 for _ in ast.iter_subtrees()))
 
 
 def _fold(compiled: CompiledExpression) -> CompiledExpression:
     try:
         value = _run(compiled, {}, {}, DEFAULT_TIMEOUT)
     except CelError as error:
-        return replace(compiled, constant_problem=error.as_problem())
-    return replace(compiled, constant=value)
+        return replace(compiled, ast=None, constant_problem=error.as_problem())
+    return replace(compiled, ast=None, constant=value)
 
 
 def _check_size(source: str) -> CelProblem | None:
