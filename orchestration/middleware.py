@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 
 
 class LoginRequiredMiddleware:
@@ -21,6 +22,13 @@ class LoginRequiredMiddleware:
             return None
         if request.path.startswith(settings.STATIC_URL) or request.path == reverse("login"):
             return None
+        htmx = getattr(request, "htmx", None)
+        if htmx:
+            # A fragment request (a poll, a live check) after the session ended: send the
+            # whole page to sign-in, back to where the person was, rather than swapping the
+            # sign-in page into a corner of it.
+            back = htmx.current_url_abs_path or request.get_full_path()
+            return HttpResponseClientRedirect(redirect_to_login(back).url)
         return redirect_to_login(request.get_full_path())
 
 

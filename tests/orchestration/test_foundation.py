@@ -25,6 +25,18 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, url):
     assert response.url.startswith(reverse("login"))
 
 
+def test_a_fragment_asked_for_after_sign_out_sends_the_whole_page_to_sign_in(client):
+    # A run page polling after its session ended: the sign-in page must not land inside it.
+    response = client.get(
+        "/runs/1/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="run-body",
+        HTTP_HX_CURRENT_URL="http://testserver/runs/1/?tab=a",
+    )
+    assert response.status_code == 200 and not response.content
+    assert response["HX-Redirect"] == reverse("login") + "?next=/runs/1/%3Ftab%3Da"
+
+
 def test_sign_in_page_is_open(client):
     assert client.get(reverse("login")).status_code == 200
 
