@@ -123,3 +123,17 @@ document.addEventListener("click", (event) => {
   const details = document.getElementById("new-connection");
   if (link && details) details.open = true;
 });
+
+// A polled part whose page is gone (its process deleted) or no longer allowed stops asking
+// every second for nothing, and says so. Server errors (5xx) may pass: polling goes on.
+document.addEventListener("htmx:responseError", (event) => {
+  const elt = event.detail.elt;
+  const status = event.detail.xhr.status;
+  if (!elt || !/\bevery\b/.test(elt.getAttribute("hx-trigger") || "")) return;
+  if (status < 400 || status >= 500) return;
+  const notice = document.createElement("p");
+  notice.className = "notice-box";
+  notice.setAttribute("role", "status");
+  notice.textContent = `This stopped updating: the server answered ${status}. Reload the page to see why.`;
+  elt.replaceWith(notice);
+});

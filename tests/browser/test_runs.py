@@ -41,3 +41,31 @@ def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tl
     call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
     expect(page.locator("#run-status")).to_have_text("Succeeded", timeout=15_000)
     expect(page.get_by_text("Ping it · attempt 1")).to_be_visible()
+
+
+def test_a_run_page_stops_polling_once_its_run_is_gone(page, live_server, designer):
+    from orchestration import deployments, engine
+
+    process = ProcessFactory(name="Doomed")
+    CloudFunctionFactory(
+        step=StepFactory(process=process, name="Call"),
+        connection=ApiKeyConnectionFactory(base_url="https://api.example.com"),
+        method="GET",
+        uri='"/v1/x"',
+        body="",
+        completion_event=EventFactory(process=process, name="x.done"),
+    )
+    deployments.process_deploy(process=process, actor=None)
+    process.refresh_from_db()
+    run = engine.run_start(process=process, trigger="ui", input={})
+    sign_in(page, designer.username, PASSWORD)
+    page.goto(run.get_absolute_url())
+    expect(page.locator("#run-status")).to_have_text("Queued")
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    process.delete()  # and its runs with it
+
+    expect(page.get_by_role("status")).to_contain_text("server answered 404")
+    polled = len(requests)
+    page.wait_for_timeout(2500)  # two more polls, were it still polling
+    assert len(requests) == polled
