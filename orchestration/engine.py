@@ -27,6 +27,7 @@ CANCELLED_MESSAGE = "Cancelled by {user}."
 STEP_CRASHED = "The step failed unexpectedly; the details are in the server log."
 ONLY_FAILED_RERUN = "Only a failed run can be re-run from its failed step."
 ALREADY_RERUN = "This run was already re-run as run #{run}: re-run that one if it failed."
+QUEUE_UNAVAILABLE = "The run could not be queued: the task queue did not answer."
 RUN_CRASHED = "The run failed unexpectedly; the details are in the server log."
 
 
@@ -52,7 +53,19 @@ def run_start(*, process: Process, trigger: str, input: dict, actor=None) -> Run
 def _enqueue(run: Run) -> None:
     from orchestration.tasks import execute_run
 
-    transaction.on_commit(lambda: execute_run.enqueue(run.pk))
+    def send() -> None:
+        try:
+            execute_run.enqueue(run.pk)
+        except Exception as exc:
+            # Redis down, say: a run left "queued" with no task would wait for ever. Failed,
+            # it keeps its input, and "Re-run from failed step" starts it from the top.
+            logger.error("Queueing run %s failed: %s", run.pk, type(exc).__name__)
+            Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+                status=Run.Status.FAILED, finished_at=Now(), error_message=QUEUE_UNAVAILABLE
+            )
+            run.status, run.error_message = Run.Status.FAILED, QUEUE_UNAVAILABLE
+
+    transaction.on_commit(send)
 
 
 def run_cancel(*, run: Run, actor) -> bool:

@@ -83,7 +83,10 @@ def run_now(request, pk: int):
         )
     except engine.RunRefused as refused:
         return _runs_page(request, process, input_error=str(refused), input_text=text, status=400)
-    messages.success(request, f"Run #{run.pk} queued.")
+    if run.status == Run.Status.FAILED:  # the queue did not take it; the run page says why
+        messages.error(request, f"Run #{run.pk} could not be queued.")
+    else:
+        messages.success(request, f"Run #{run.pk} queued.")
     return redirect(run)
 
 
@@ -183,4 +186,7 @@ def webhook(request, pk: int):
         run = engine.run_start(process=process, trigger=Run.Trigger.WEBHOOK, input=data)
     except engine.RunRefused as refused:
         return JsonResponse({"error": str(refused)}, status=409)
+    if run.status == Run.Status.FAILED:  # the queue did not take it
+        body = {"run_id": run.pk, "status": run.status, "error": run.error_message}
+        return JsonResponse(body, status=503)
     return JsonResponse({"run_id": run.pk, "status": run.status}, status=202)

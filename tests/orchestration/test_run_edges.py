@@ -3,8 +3,11 @@ never with a 500, a stuck run or a page that polls for ever."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 from django.urls import reverse
 
 from orchestration import engine
@@ -128,3 +131,27 @@ def test_the_runs_page_polls_itself_after_a_post_and_pages_keep_the_filter(desig
     assert f'hx-get="{runs_url}?status=queued"' in page
     second = designer_client.get(runs_url, {"status": "queued", "page": 2})
     assert second.status_code == 200 and "Page 2 of 2" in second.content.decode()
+
+
+# Committing for real: a run is queued once its row is committed, as in production.
+@pytest.mark.django_db(transaction=True)
+def test_a_run_the_queue_does_not_take_fails_saying_so(client, hooked, designer_client):
+    # RQ pointed at a port where no Redis listens: enqueueing raises, as when Redis is down.
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        closed = probe.getsockname()[1]
+    rq = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    queues = {"default": {"URL": f"redis://127.0.0.1:{closed}/0"}}
+    process, token, _ = hooked
+    with override_settings(TASKS=rq, RQ_QUEUES=queues):
+        hooked_response = _hook(client, process, b'{"a": 1}', token=token)
+        ui = designer_client.post(reverse("run-now", args=[process.pk]), {"input": "{}"})
+        with pytest.raises(CommandError, match="could not be queued"):
+            call_command("run_process", str(process.pk))
+    assert hooked_response.status_code == 503
+    assert hooked_response.json()["error"] == engine.QUEUE_UNAVAILABLE
+    runs = Run.objects.order_by("pk")
+    assert [run.status for run in runs] == [Run.Status.FAILED] * 3
+    assert runs[0].input == {"a": 1}  # kept, for a re-run from the top
+    assert ui.url == runs[1].get_absolute_url()
+    page = designer_client.get(ui.url).content.decode()
+    assert engine.QUEUE_UNAVAILABLE in page and "Re-run from failed step" in page
