@@ -14,6 +14,7 @@ from tests.cloudfunctions.factories import (
     StepFactory,
 )
 from tests.factories import PASSWORD
+from tests.orchestration.runs import deployed_process
 
 
 def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tls, tls_httpserver):
@@ -44,19 +45,10 @@ def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tl
 
 
 def test_a_run_page_stops_polling_once_its_run_is_gone(page, live_server, designer):
-    from orchestration import deployments, engine
+    from orchestration import engine
 
-    process = ProcessFactory(name="Doomed")
-    CloudFunctionFactory(
-        step=StepFactory(process=process, name="Call"),
-        connection=ApiKeyConnectionFactory(base_url="https://api.example.com"),
-        method="GET",
-        uri='"/v1/x"',
-        body="",
-        completion_event=EventFactory(process=process, name="x.done"),
-    )
-    deployments.process_deploy(process=process, actor=None)
-    process.refresh_from_db()
+    connection = ApiKeyConnectionFactory(base_url="https://api.example.com")
+    process = deployed_process(connection, '"/v1/x"')
     run = engine.run_start(process=process, trigger="ui", input={})
     sign_in(page, designer.username, PASSWORD)
     page.goto(run.get_absolute_url())
