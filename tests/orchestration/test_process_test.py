@@ -66,6 +66,17 @@ def test_stops_at_the_first_failure_with_the_reason(two_steps, designer_client):
     assert "Last test: Failed" in html
 
 
+def test_a_step_not_configured_yet_stops_the_test_with_the_reason(two_steps, designer_client):
+    process, first, second, server = two_steps
+    server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
+    StepFactory(process=process, position=0, name="Added just now")  # no cloud function
+    response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
+    assert response.status_code == 200
+    (run,) = StepRun.objects.all()
+    assert (run.outcome, run.error_message) == ("failed", "Configure the cloud function.")
+    assert not server.log
+
+
 def test_management_command_prints_captures_as_json(two_steps, capsys):
     process, first, second, server = two_steps
     server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
