@@ -145,9 +145,16 @@ class CloudFunctionForm(forms.ModelForm):
                 except forms.ValidationError as exc:
                     self.add_error("new_event_name", exc)
                 else:
-                    if CompletionEvent.objects.filter(
+                    existing = CompletionEvent.objects.filter(
                         process=self.step.process, name=name
-                    ).exists():
+                    ).first()
+                    if existing is None:
+                        pass
+                    elif existing.pk == self.instance.completion_event_id:
+                        # Created by this very form's earlier save (the rest then needed
+                        # attention): the page still says "new", the step already emits it.
+                        cleaned["completion_event_choice"] = str(existing.pk)
+                    else:
                         self.add_error(
                             "new_event_name", f"The event “{name}” already exists; pick it instead."
                         )

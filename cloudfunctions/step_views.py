@@ -151,6 +151,7 @@ def _save(request, step: Step, cf: CloudFunction):
         new_event = form.cleaned_data["new_event_name"].strip()
     elif choice != NEW_EVENT:
         event = step.process.events.filter(pk=choice).first() if choice else None
+    testing = request.POST.get("_action") in ("test", "test_confirmed")
     try:
         services.cloud_function_save(
             step=step,
@@ -164,12 +165,15 @@ def _save(request, step: Step, cf: CloudFunction):
             max_attempts=form.cleaned_data.get("max_attempts") or step.max_attempts,
         )
     except services.EditConflict as conflict:
+        if testing and request.htmx:
+            return _test_refused(request, step, str(conflict))
         return _render(request, step, form, query, headers, conflict=str(conflict), status=409)
     except IntegrityError:
         # Someone took the event (its name, or as emitter) between the check and the save.
+        if testing and request.htmx:
+            return _test_refused(request, step, EVENT_TAKEN)
         form.add_error(None, EVENT_TAKEN)
         return _render(request, step, form, query, headers, status=409)
-    testing = request.POST.get("_action") in ("test", "test_confirmed")
     if form.errors:
         step.refresh_from_db()
         form.data = form.data.copy()
@@ -186,6 +190,13 @@ def _save(request, step: Step, cf: CloudFunction):
         return _render(request, step, form, query, headers, status=200)
     messages.success(request, "Cloud function saved.")
     return redirect("step-editor", pk=step.process_id, step_pk=step.pk)
+
+
+def _test_refused(request, step: Step, message: str):
+    """Answer an htmx Test whose save was refused: in the result area, as htmx swaps no 4xx.
+    The form on screen keeps what was typed, and its revision, so Save stays refused too."""
+    context = {"step": step, "test_refused": message}
+    return render(request, TEMPLATE + "#test-result", context)
 
 
 def _test(request, step: Step, *, confirmed: bool, typed=None):
@@ -208,7 +219,8 @@ def _test(request, step: Step, *, confirmed: bool, typed=None):
             check_test_run_allowed(request.user)
         except Throttled as throttled:
             context["throttled"] = throttled.message
-            status = 429
+            # htmx swaps no 4xx answer: its result area would keep silent.
+            status = 200 if request.htmx else 429
         else:
             run = orchestration_services.step_test_run(step=step, actor=request.user)
             context.update(_run_context(step, run))
@@ -220,7 +232,7 @@ def _test(request, step: Step, *, confirmed: bool, typed=None):
     else:
         form = CloudFunctionForm(instance=cf, step=step)
         query, headers = row_formsets(cloud_function=cf)
-    return _render(request, step, form, query, headers, extra=context)
+    return _render(request, step, form, query, headers, extra=context, status=status)
 
 
 def _last_run(step: Step) -> dict:

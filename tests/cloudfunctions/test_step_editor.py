@@ -173,6 +173,43 @@ def test_second_save_of_the_same_revision_is_refused_and_input_kept(client, desi
     assert CloudFunction.objects.get(step=step).uri == '"/v1/charges"'
 
 
+def test_a_test_on_a_stale_revision_says_so_where_the_result_goes(client, designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    assert designer_client.post(_url(step), _post(step, connection)).status_code == 302
+    client.force_login(user_factories.designer(username="olga"))
+    stale = _post(step, connection, uri='"/v2/mine"', revision=0, _action="test")
+    response = client.post(_url(step), stale, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="test-result")
+    html = response.content.decode()
+    assert response.status_code == 200  # htmx swaps no 4xx
+    assert "Nothing was saved or sent. This step was changed by dana at" in html
+    assert "hx-swap-oob" not in html  # the form keeps its revision: Save stays refused too
+    assert CloudFunction.objects.get(step=step).uri == '"/v1/charges"'
+
+
+def test_a_save_after_one_that_needed_attention_keeps_the_event_it_created(designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    data = _post(step, connection, name="n" * 300, new_event_name="charge.created")
+    first = designer_client.post(_url(step), data)
+    assert first.status_code == 200 and "need attention" in first.content.decode()
+    event = step.process.events.get(name="charge.created")
+    step.refresh_from_db()
+    # The page, resubmitted with the name fixed, still asks for "a new event" of that name.
+    again = designer_client.post(
+        _url(step), {**data, "name": "Create charge", "revision": step.revision}
+    )
+    assert again.status_code == 302
+    cf = CloudFunction.objects.get(step=step)
+    assert cf.completion_event == event and cf.name == "Create charge"
+    assert step.process.events.count() == 1
+    other = StepFactory(process=step.process)  # another step may not take it by name
+    taken = designer_client.post(
+        _url(other), _post(other, connection, new_event_name="charge.created")
+    )
+    assert "already exists; pick it instead" in taken.content.decode()
+
+
 def test_unknown_names_and_events_are_flagged_live(designer_client):
     step = StepFactory()
     url = reverse("cloud-function-check", args=[step.process_id, step.pk])
