@@ -70,6 +70,9 @@ class SecretField(encrypted_fields.EncryptedTextField):
         kwargs.setdefault("null", True)
         kwargs.setdefault("blank", True)
         kwargs.setdefault("editable", False)  # never in a ModelForm or the admin
+        # Never in dumpdata: its serializer would write the decrypted value. Back up the
+        # database itself, which holds only ciphertext.
+        kwargs.setdefault("serialize", False)
         super().__init__(*args, **kwargs)
 
     def from_db_value(self, value, expression, connection):

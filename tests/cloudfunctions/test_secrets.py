@@ -42,6 +42,23 @@ def test_secrets_are_encrypted_at_rest(all_kinds):
     assert Connection.objects.get(pk=all_kinds[0].pk).api_key_value == MARKERS["api_key_value"]
 
 
+def test_exports_leave_secrets_out(all_kinds):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from cloudfunctions.connection_auth import ConnectionTokenStore
+
+    ConnectionTokenStore(all_kinds[1].pk).save({"access_token": "TOKEN-MARKER-1", "expires_at": 1})
+    out = StringIO()
+    call_command("dumpdata", "cloudfunctions", stdout=out)
+    exported = out.getvalue()
+    assert MARKERS["api_key_value"] not in exported  # it was, decrypted, before
+    for secret in [*MARKERS.values(), "TOKEN-MARKER-1", *_raw_columns()]:
+        assert secret not in exported
+    assert '"base_url": "https://' in exported  # the rest is exported
+
+
 def test_repr_and_str_do_not_show_secrets(all_kinds):
     for connection in all_kinds:
         for text in (repr(connection), str(connection), str(connection.__dict__.keys())):
