@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -73,6 +74,8 @@ def check_uri(source: str, *, known_events: Collection[str] | None) -> list[Fiel
     return []
 
 
+# An HTTP token (RFC 9110): what a header name may be.
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Framing headers: the transport sets them from the request it sends. A designer's value
 # would contradict it (a chunked body that is not chunked), so none is accepted.
 HEADERS_SET_WHEN_SENT = frozenset({"host", "content-length", "transfer-encoding", "connection"})

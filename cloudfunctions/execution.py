@@ -20,7 +20,7 @@ import requests
 from cloudfunctions import cel, transport
 from cloudfunctions.auth import AuthError
 from cloudfunctions.auth.oauth2 import TokenEndpointError
-from cloudfunctions.checks import HEADER_SET_WHEN_SENT, HEADERS_SET_WHEN_SENT
+from cloudfunctions.checks import HEADER_NAME, HEADER_SET_WHEN_SENT, HEADERS_SET_WHEN_SENT
 from cloudfunctions.connection_auth import auth_for
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.operations import body_idempotency_token
@@ -48,7 +48,6 @@ RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 # a retry that spans a deploy would send a new token and could be applied twice.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1d4e-9a57-4c1e-8a43-2f4f5b0c7d21")
 _NO_BODY = object()
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Control characters (tab aside) have no place in a header value; NUL would reach the wire.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]|^\s")
 # Lone surrogates come from JSON like "\ud800"; they cannot be encoded or stored.
@@ -153,7 +152,7 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
     for number, row in enumerate(cf.headers, start=1):
         field = f"Header {number} key"
         name = _evaluate_string(row["key"], field, context)
-        if not _TOKEN.match(name):
+        if not HEADER_NAME.match(name):
             raise StepFailure("cel", HEADER_NAME_INVALID.format(field=field, name=name[:60]))
         if name.lower() in HEADERS_SET_WHEN_SENT:
             raise StepFailure("cel", f"{field}: {HEADER_SET_WHEN_SENT.format(name=name)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from cloudfunctions import messages
+from cloudfunctions.checks import HEADER_NAME, HEADERS_SET_WHEN_SENT
 from cloudfunctions.models import Connection
 
 Provider = Connection.Provider
@@ -127,6 +128,14 @@ class ConnectionForm(forms.ModelForm):
         in_header = cleaned.get("api_key_location") == Connection.ApiKeyLocation.HEADER
         if in_header and not (value.isprintable() and value.isascii()):
             self.add_error("api_key_value", messages.HEADER_VALUE_UNSENDABLE)
+        header = cleaned.get("api_key_name") or ""
+        if in_header and header and config == AuthType.API_KEY:
+            if not HEADER_NAME.match(header):
+                self.add_error("api_key_name", messages.API_KEY_HEADER_NAME_INVALID)
+            elif header.lower() in HEADERS_SET_WHEN_SENT:
+                self.add_error(
+                    "api_key_name", messages.API_KEY_HEADER_NAME_RESERVED.format(name=header)
+                )
         cleared = set(cleaned.get("clear_secrets") or ())
         for name in REQUIRED_SECRETS[config]:
             typed = cleaned.get(name)
@@ -135,6 +144,15 @@ class ConnectionForm(forms.ModelForm):
                 label = Connection.SECRET_FIELDS[name]
                 self.add_error(name, messages.SECRET_REQUIRED.format(label=label))
         return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            # Secrets are never drawn back into the page: say that a typed one was not kept.
+            for name in Connection.SECRET_FIELDS:
+                if self.data.get(self.add_prefix(name)):
+                    # The bound field copied the help text when cleaning began.
+                    self[name].help_text = messages.SECRET_NOT_KEPT
 
     def secret_changes(self) -> dict[str, str | None]:
         """Return the secrets to write: a new value, or None to clear; untouched ones are absent."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from cloudfunctions import messages
@@ -25,11 +25,15 @@ OAUTH_TOKEN_INPUTS = {
 
 
 class ConnectionInUse(Exception):
-    def __init__(self, step_names: list[str]):
+    def __init__(self, step_names: list[str], versions: list[str] = ()):
         self.step_names = step_names
-        super().__init__(
-            messages.CONNECTION_IN_USE.format(count=len(step_names), steps=", ".join(step_names))
+        message = messages.CONNECTION_IN_USE.format(
+            count=len(step_names), steps=", ".join(step_names)
         )
+        if versions:
+            versions = ", ".join(versions)
+            message += " " + messages.CONNECTION_IN_DEPLOYED_VERSIONS.format(versions=versions)
+        super().__init__(message)
 
 
 def _apply_secrets(connection: Connection, secrets: dict[str, str | None]) -> None:
@@ -93,13 +97,26 @@ def connection_update(
 @transaction.atomic
 def connection_delete(*, connection: Connection, actor) -> None:
     """Delete a connection no step uses; refuse otherwise, naming the steps."""
+    _refuse_if_in_use(connection)
+    _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.DELETED)
+    try:
+        connection.delete()
+    except ProtectedError:  # a step started to use it since the check
+        _refuse_if_in_use(connection)
+        raise
+
+
+def _refuse_if_in_use(connection: Connection) -> None:
     users = list(
         connection.cloud_functions.select_related("step__process").order_by("step__process__name")
     )
     if users:
-        raise ConnectionInUse([f"{cf.step.process.name} › {cf.step.name}" for cf in users])
-    _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.DELETED)
-    connection.delete()
+        versions = sorted(
+            {str(cf.step.process) for cf in users if cf.step.process.version_of_id is not None}
+        )
+        raise ConnectionInUse(
+            [f"{cf.step.process.name} › {cf.step.name}" for cf in users], versions
+        )
 
 
 def connection_record_test(*, connection: Connection, actor, ok: bool, summary: str) -> None:

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from cloudfunctions import messages
 from cloudfunctions.forms import ConnectionForm
-from cloudfunctions.models import Connection, ConnectionAuditEntry
+from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
 from cloudfunctions.services import ConnectionInUse, connection_delete
 from tests.cloudfunctions.factories import (
     MARKERS,
@@ -198,3 +198,72 @@ def test_a_header_api_key_must_be_sendable(value):
     assert ConnectionForm(
         {**API_KEY_POST, "api_key_value": value, "api_key_location": "query"}
     ).is_valid()
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("x api key", messages.API_KEY_HEADER_NAME_INVALID),
+        ("x-key:", messages.API_KEY_HEADER_NAME_INVALID),
+        ("Host", messages.API_KEY_HEADER_NAME_RESERVED.format(name="Host")),
+        ("Content-Length", messages.API_KEY_HEADER_NAME_RESERVED.format(name="Content-Length")),
+    ],
+)
+def test_a_header_api_key_name_must_be_a_header_name(name, message):
+    form = ConnectionForm({**API_KEY_POST, "api_key_name": name})
+    assert form.errors["api_key_name"] == [message]
+    assert ConnectionForm(
+        {**API_KEY_POST, "api_key_name": name, "api_key_location": "query"}
+    ).is_valid()
+    assert ConnectionForm({**API_KEY_POST, "api_key_name": "Authorization"}).is_valid()
+
+
+def test_a_secret_typed_into_a_refused_form_is_said_to_be_not_kept(admin_client_):
+    connection = ApiKeyConnectionFactory()
+    response = admin_client_.post(
+        reverse("connection-edit", args=[connection.pk]),
+        {**API_KEY_POST, "base_url": "http://plain.example", "api_key_value": "NEW-KEY-typed"},
+    )
+    html = response.content.decode()
+    assert messages.SECRET_NOT_KEPT in html and "NEW-KEY-typed" not in html
+    untouched = admin_client_.post(
+        reverse("connection-edit", args=[connection.pk]),
+        {**API_KEY_POST, "base_url": "http://plain.example", "api_key_value": ""},
+    )
+    assert messages.SECRET_NOT_KEPT not in untouched.content.decode()
+
+
+def test_a_connection_kept_by_a_deployed_version_says_so(admin_user):
+    from tests.orchestration.runs import deployed_process
+
+    first = ApiKeyConnectionFactory()
+    process = deployed_process(first, '"/v1/x"')
+    # The draft moves on to another connection; version 1 keeps the first.
+    another = ApiKeyConnectionFactory(name="Another")
+    CloudFunction.objects.filter(step__process=process).update(connection=another)
+    with pytest.raises(ConnectionInUse) as refused:
+        connection_delete(connection=first, actor=admin_user)
+    assert f"stays in use while {process.name} v1 exist" in str(refused.value)
+
+
+def test_the_admin_shows_connections_and_their_trail_but_changes_neither(
+    client, superuser, admin_user
+):
+    from cloudfunctions.connection_auth import ConnectionTokenStore
+    from tests.cloudfunctions.factories import OAuthConnectionFactory
+
+    connection = OAuthConnectionFactory(base_url="https://api.example.com")
+    ConnectionTokenStore(connection.pk).save({"access_token": "TOKEN-MARKER", "expires_at": 1})
+    entry = ConnectionAuditEntry.objects.create(connection_name="c", action="created")
+    client.force_login(superuser)
+    change = reverse("admin:cloudfunctions_connection_change", args=[connection.pk])
+    assert client.get(change).status_code == 200  # can look
+    # A host changed here would have kept the cached token for the new host.
+    assert client.post(change, {"base_url": "https://other.example"}).status_code == 403
+    assert Connection.objects.get(pk=connection.pk).base_url == "https://api.example.com"
+    trail = "admin:cloudfunctions_connectionauditentry"
+    assert client.post(reverse(f"{trail}_add"), {"connection_name": "forged"}).status_code == 403
+    assert (
+        client.post(reverse(f"{trail}_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
+    )
+    assert ConnectionAuditEntry.objects.filter(pk=entry.pk).exists()
