@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import forms
 
 from cloudfunctions import messages
@@ -22,6 +24,13 @@ REQUIRED_SECRETS = {
     AuthType.API_KEY: ["api_key_value"],
     AuthType.OAUTH2: ["client_secret"],
 }
+
+
+def _host(url: str | None) -> str:
+    try:
+        return (urlsplit(url or "").hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _regions() -> list[tuple[str, str]]:
@@ -137,13 +146,34 @@ class ConnectionForm(forms.ModelForm):
                     "api_key_name", messages.API_KEY_HEADER_NAME_RESERVED.format(name=header)
                 )
         cleared = set(cleaned.get("clear_secrets") or ())
+        moved_to = self._new_host(cleaned)
         for name in REQUIRED_SECRETS[config]:
             typed = cleaned.get(name)
             stored = self.instance.pk and self.instance.secret_is_set(name) and name not in cleared
-            if not typed and not stored and name not in self.errors:
-                label = Connection.SECRET_FIELDS[name]
+            if typed or name in self.errors:
+                continue
+            label = Connection.SECRET_FIELDS[name]
+            if not stored:
                 self.add_error(name, messages.SECRET_REQUIRED.format(label=label))
+            elif moved_to:
+                # Else whoever may edit a connection could send its stored secret (or the
+                # tokens it earns) to a host of their own, without ever knowing it.
+                self.add_error(
+                    name, messages.SECRET_AGAIN_FOR_NEW_HOST.format(label=label, host=moved_to)
+                )
         return cleaned
+
+    def _new_host(self, cleaned) -> str:
+        """A host the edited addresses name that the stored ones did not, or ""."""
+        if not self.instance.pk:
+            return ""
+        urls = ("base_url", "token_url", "refresh_url")
+        known = {_host(getattr(self.instance, name)) for name in urls}
+        for name in urls:
+            host = _host(cleaned.get(name))
+            if host and host not in known:
+                return host
+        return ""
 
     def _post_clean(self):
         super()._post_clean()

@@ -8,6 +8,10 @@ URL_HAS_QUERY_OR_FRAGMENT = "The address cannot have a query string (?…) or a 
 REGION_UNKNOWN = "Choose one of the regions where Amazon Connect is available."
 FIELD_REQUIRED_FOR = "This field is required for {what}."
 SECRET_REQUIRED = "Enter the {label}; it has not been set yet."
+SECRET_AGAIN_FOR_NEW_HOST = (
+    "Enter the {label} again: a stored secret is only sent to the hosts it was entered for, "
+    "and {host} is new."
+)
 CONNECTION_IN_USE = "This connection is used by {count} step(s): {steps}. Change those steps first."
 CONNECTION_IN_DEPLOYED_VERSIONS = (
     "Deployed versions keep the connection they were deployed with, so it stays in use while "

@@ -267,3 +267,42 @@ def test_the_admin_shows_connections_and_their_trail_but_changes_neither(
         client.post(reverse(f"{trail}_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
     )
     assert ConnectionAuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_a_stored_secret_goes_to_a_new_host_only_when_entered_again(admin_client_):
+    connection = ApiKeyConnectionFactory(base_url="https://api.example.com/v1")
+    url = reverse("connection-edit", args=[connection.pk])
+    same_host = admin_client_.post(
+        url, {**API_KEY_POST, "base_url": "https://api.example.com/v2", "api_key_value": ""}
+    )
+    assert same_host.status_code == 302  # another path on the same host: kept as it is
+    moved = {**API_KEY_POST, "base_url": "https://collector.attacker.example", "api_key_value": ""}
+    refused = admin_client_.post(url, moved)
+    assert (
+        messages.SECRET_AGAIN_FOR_NEW_HOST.format(label="Value", host="collector.attacker.example")
+        in refused.content.decode()
+    )
+    assert Connection.objects.get(pk=connection.pk).base_url == "https://api.example.com/v2"
+    entered = admin_client_.post(url, {**moved, "api_key_value": "a-key-meant-for-it"})
+    assert entered.status_code == 302
+    assert Connection.objects.get(pk=connection.pk).api_key_value == "a-key-meant-for-it"
+
+
+def test_an_oauth_token_url_on_a_new_host_needs_the_client_secret_again():
+    from tests.cloudfunctions.factories import OAuthConnectionFactory
+
+    connection = OAuthConnectionFactory(
+        base_url="https://api.example.com", token_url="https://auth.example.com/token"
+    )
+    data = {
+        "name": connection.name,
+        "provider": "custom",
+        "base_url": "https://api.example.com",
+        "auth_type": "oauth2",
+        "client_id": connection.client_id,
+        "token_url": "https://evil.example/token",
+    }
+    form = ConnectionForm(data, instance=connection)
+    assert "evil.example is new" in form.errors["client_secret"][0]
+    same = {**data, "token_url": "https://auth.example.com/v2/token"}
+    assert ConnectionForm(same, instance=Connection.objects.get(pk=connection.pk)).is_valid()
