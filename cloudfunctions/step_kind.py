@@ -27,6 +27,13 @@ class CloudFunctionKind:
             return [NOT_CONFIGURED]
         return [str(p) for p in iter_problems(cf, known_events=earlier_events)]
 
+    def side_effect(self, step) -> str | None:
+        cf = cloud_function_of(step)
+        if cf is None or cf.method == "GET":
+            return None
+        host = cf.connection.host if cf.connection_id else ""
+        return f"{cf.method} to {host or 'its connection'}"
+
     def run(self, step, *, context: dict[str, Any], attempt_key: str | None = None) -> StepResult:
         from cloudfunctions.execution import cloud_function_execute
 

@@ -181,6 +181,14 @@ def step_test_run(*, step: Step, actor) -> StepRun:
     return step_run_record(step=step, actor=actor, result=result, is_test=True)
 
 
+def process_side_effects(*, process: Process) -> list[tuple[str, str]]:
+    """(step name, what it may change) for each step a Test would run that is not a read."""
+    related = step_kinds.select_related_all()
+    steps = process.steps.select_related(*related).order_by("position", "pk")
+    effects = [(step.name, step_kinds.get(step.kind).side_effect(step)) for step in steps]
+    return [(name, effect) for name, effect in effects if effect]
+
+
 def process_test_run(*, process: Process, actor) -> list[StepRun]:
     """Run every step in order on the test input, each on the captures of the ones before.
 

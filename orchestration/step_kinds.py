@@ -36,6 +36,10 @@ class StepKind(Protocol):
     def problems(self, step, *, earlier_events: set[str]) -> list[str]:
         """Return why the step cannot run yet (empty when complete)."""
 
+    def side_effect(self, step) -> str | None:
+        """Say what running the step may change elsewhere ("POST to api.example.com"), so a
+        Test asks first; None when it only reads."""
+
     def run(self, step, *, context: dict[str, Any], attempt_key: str | None = None) -> StepResult:
         """Execute the step on a context (`trigger`, `events`)."""
 

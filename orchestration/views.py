@@ -109,6 +109,11 @@ def process_editor(request, pk: int):
 def process_test(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
     check_editable(request, process)
+    effects = services.process_side_effects(process=process)
+    if effects and request.POST.get("confirmed") != "yes":
+        # As a step's Test does: requests that may change data elsewhere are sent on a yes.
+        context = {"process": process, "effects": effects}
+        return render(request, "orchestration/process_test_confirm.html", context)
     try:
         check_test_run_allowed(request.user)
     except Throttled as throttled:
@@ -123,7 +128,8 @@ def process_test(request, pk: int):
             f"Test stopped at step “{runs[-1].step.name}”: {runs[-1].error_message}",
         )
     else:
-        messages.success(request, f"All {len(runs)} steps succeeded.")
+        count = "The step" if len(runs) == 1 else f"All {len(runs)} steps"
+        messages.success(request, f"{count} succeeded.")
     return redirect(process)
 
 

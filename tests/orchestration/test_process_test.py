@@ -139,3 +139,22 @@ def test_a_sample_with_a_strange_step_number_still_answers(two_steps, designer_c
     assert response.status_code == 302 and response["Location"] == reverse(
         "process-editor", args=[process.pk]
     )
+
+
+def test_a_process_whose_steps_may_change_data_is_tested_on_a_yes(two_steps, designer_client):
+    process, first, second, server = two_steps
+    server.expect_request("/customers/c_1", method="POST").respond_with_json({"charge": "ch_5"})
+    server.expect_request("/charges/ch_5").respond_with_json({"amount": 7})
+    first.method, first.body = "POST", "{}"
+    first.save()
+    url = reverse("process-test", args=[process.pk])
+
+    asked = designer_client.post(url)
+    html = asked.content.decode()
+    assert asked.status_code == 200 and "may change data elsewhere" in html
+    assert f"{first.step.name}: POST to 127.0.0.1:{server.port}" in html
+    assert second.step.name + ":" not in html  # a GET only reads
+    assert not server.log and not StepRun.objects.exists()
+
+    done = designer_client.post(url, {"confirmed": "yes"})
+    assert done.status_code == 302 and len(server.log) == 2
