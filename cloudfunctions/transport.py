@@ -426,11 +426,13 @@ class _GuardedAdapter(IPFilterAdapter):
         # call instead, and the call stops waiting when its deadline passes.
         resolve = super().build_connection_pool_key_attributes
         watchdog = _current_watchdog.get()
-        if watchdog is None or _is_ip_address(urlsplit(request.url).hostname or ""):
+        parts = urlsplit(request.url)
+        if watchdog is None or _is_ip_address(parts.hostname or ""):
             return resolve(request, verify, cert)
-        future = _resolvers().submit(resolve, request, verify, cert)
         try:
-            return future.result(timeout=max(watchdog.remaining(), 0))
+            return _resolvers.run(
+                (parts.hostname, parts.port), resolve, (request, verify, cert), watchdog
+            )
         except concurrent.futures.TimeoutError:
             watchdog.expire()
             raise requests.exceptions.ConnectTimeout(
@@ -446,13 +448,54 @@ class _GuardedAdapter(IPFilterAdapter):
         conn.conn_kw["ssl_context"] = _verifying_context()
 
 
-@functools.cache
-def _resolvers() -> concurrent.futures.ThreadPoolExecutor:
-    # Bounded: names that never resolve hold a thread each until the resolver gives up,
-    # and further calls then wait in the queue, still within their own deadlines.
-    return concurrent.futures.ThreadPoolExecutor(
-        max_workers=RESOLVER_THREADS, thread_name_prefix="outbound-dns"
-    )
+class _Resolvers:
+    """A few threads that resolve names for calls that stop waiting at their deadline.
+
+    A lookup that hangs holds its thread until the system resolver gives up (seconds to
+    minutes). So that one such name cannot take every thread, a name has at most one lookup
+    in progress: later calls for it wait on that one, within their own deadlines, and only
+    start their own once it has ended.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._busy: dict[tuple, concurrent.futures.Future] = {}
+
+    def run(self, name: tuple, function, args: tuple, watchdog: _Watchdog):
+        while True:
+            with self._lock:
+                busy = self._busy.get(name)
+                if busy is None or busy.done():
+                    future = self._busy[name] = self._executor().submit(function, *args)
+                    break
+            concurrent.futures.wait([busy], timeout=max(watchdog.remaining(), 0))
+            if not busy.done():
+                raise concurrent.futures.TimeoutError
+        future.add_done_callback(lambda done: self._forget(name, done))
+        try:
+            return future.result(timeout=max(watchdog.remaining(), 0))
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # still queued behind other names: never started
+            raise
+
+    def _forget(self, name: tuple, future: concurrent.futures.Future) -> None:
+        with self._lock:
+            if self._busy.get(name) is future:
+                del self._busy[name]
+
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        # Threads do not survive fork(): a forked worker (RQ) starts a pool of its own.
+        if self._pid != os.getpid():
+            self._pid, self._busy = os.getpid(), {}
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=RESOLVER_THREADS, thread_name_prefix="outbound-dns"
+            )
+        return self._pool
+
+
+_resolvers = _Resolvers()
 
 
 def _is_ip_address(hostname: str) -> bool:

@@ -245,6 +245,39 @@ def test_a_slow_resolver_cannot_outlast_the_deadline(monkeypatch):
     assert_no_secret(caught.value)
 
 
+def test_a_name_that_never_resolves_holds_one_resolver_thread(monkeypatch, settings):
+    # Faked resolver, as above. Before, each call to the hung name took a thread of its own
+    # until the resolver gave up: 16 of them left none for any other name.
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    released = threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "hung.example":
+            released.wait(10)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def call(host):
+        try:
+            send(prepared(f"https://{host}/"), allowed_hosts={host}, deadline_seconds=0.3)
+        except OutboundError as error:
+            return error.stage
+
+    try:
+        callers = [threading.Thread(target=call, args=("hung.example",)) for _ in range(20)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(5)
+        # Another name still resolves (to a private address, which the filter then refuses).
+        assert call("elsewhere.example") == "ssrf"
+        assert call("hung.example") == "timeout"
+    finally:
+        released.set()
+
+
 def test_a_closed_port_fails_at_connect(outbound_tls):
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
