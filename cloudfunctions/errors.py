@@ -37,6 +37,9 @@ AUTH_TOKEN_REDIRECT = (
 )
 AUTH_TOKEN_NOT_JSON = "The token endpoint at {host} did not answer with a JSON token."
 AUTH_TOKEN_MISSING = "The token endpoint at {host} answered without an access token."
+AUTH_TOKEN_BAD_EXPIRY = (
+    "The token endpoint at {host} answered with an expiry that is not a number of seconds."
+)
 AUTH_TOKEN_TRUNCATED = "The token endpoint at {host} sent a response that is too large."
 AUTH_REGION_UNKNOWN = "The region is not one where Amazon Connect is available."
 AUTH_BODY_NOT_BYTES = "Signed requests need a body given as bytes or text, not a stream."

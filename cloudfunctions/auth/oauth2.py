@@ -239,18 +239,22 @@ def _check_token_response(response: requests.Response) -> requests.Response:
         raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
     if not isinstance(data.get("access_token"), str) or not data["access_token"]:
         raise refused(errors.AUTH_TOKEN_MISSING.format(host=host))
-    # authlib does arithmetic on these: "soon", [1] or 5000 digits would crash rather than
-    # fail cleanly.
-    if not all(_plain_seconds(data.get(name)) for name in ("expires_in", "expires_at")):
-        raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
+    # authlib turns these into ints: "soon" or [1] would crash it rather than fail cleanly. An
+    # expires_at it cannot read (a date, say) it drops for expires_in, so text may pass.
+    expires_at = data.get("expires_at")
+    if not _seconds(data.get("expires_in")) or not (
+        isinstance(expires_at, str) or _seconds(expires_at)
+    ):
+        raise refused(errors.AUTH_TOKEN_BAD_EXPIRY.format(host=host))
     return response
 
 
-def _plain_seconds(value) -> bool:
-    """Whether a token's expires_in or expires_at is absent or a whole number of seconds
-    that fits a timestamp (ten digits reach the year 2286)."""
+def _seconds(value) -> bool:
+    """Whether a token's expiry is absent or a number of seconds that fits a timestamp (ten
+    digits reach the year 2286)."""
     if value is None:
         return True
     if isinstance(value, str):
         return is_ascii_digits(value) and len(value) <= 10
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**10
+    # JSON numbers are finite here: parse_json refuses the others.
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 10**10

@@ -298,7 +298,7 @@ def test_an_odd_token_answer_fails_the_test_clearly(
 
     stored, _ = recorded(connection)
     assert stored.last_test_ok is False
-    assert stored.last_test_summary == errors.AUTH_TOKEN_NOT_JSON.format(
+    assert stored.last_test_summary == errors.AUTH_TOKEN_BAD_EXPIRY.format(
         host=oauth_token_server.host
     )
     assert_never_shown("SECRET-MARKER-odd-token", *pages.values())

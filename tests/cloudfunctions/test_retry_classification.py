@@ -136,9 +136,9 @@ def _token_answer(**fields):
             errors.AUTH_TOKEN_NOT_JSON,
         ),
         # Expiry times authlib would crash on.
-        (_token_answer(expires_at=[1]), False, errors.AUTH_TOKEN_NOT_JSON),
-        (_token_answer(expires_in="9" * 5000), False, errors.AUTH_TOKEN_NOT_JSON),
-        (_token_answer(expires_in=True), False, errors.AUTH_TOKEN_NOT_JSON),
+        (_token_answer(expires_at=[1]), False, errors.AUTH_TOKEN_BAD_EXPIRY),
+        (_token_answer(expires_in="9" * 5000), False, errors.AUTH_TOKEN_BAD_EXPIRY),
+        (_token_answer(expires_in=True), False, errors.AUTH_TOKEN_BAD_EXPIRY),
         # Transient answers: retried.
         (
             Response("<html>Service Unavailable</html>", 503, content_type="text/html"),
@@ -177,6 +177,28 @@ def test_token_endpoint_answers_are_classified(
     assert WRONG_SECRET not in everything_shown(result)
     # The API itself was never called without a token.
     assert [entry[0].path for entry in tls_httpserver.log] == ["/answering/token"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"expires_in": 3600.0},
+        {"expires_in": "3600"},
+        {"expires_at": 4102444800.0},  # a float authlib makes an int of
+        {"expires_at": "2100-01-01T00:00:00Z", "expires_in": 3600},  # text it falls back from
+    ],
+)
+def test_expiry_times_authlib_reads_are_accepted(
+    outbound_tls, tls_httpserver, oauth_token_server, admin_user, fields
+):
+    from cloudfunctions.connection_test import connection_test_run
+
+    tls_httpserver.expect_request("/odd/token").respond_with_response(_token_answer(**fields))
+    cf = oauth_function(oauth_token_server, token_url=tls_httpserver.url_for("/odd/token"))
+
+    result = connection_test_run(connection=cf.connection, actor=admin_user)
+
+    assert result.ok and result.summary.startswith("Token received"), result.summary
 
 
 def test_a_429_with_retry_after_is_honoured(outbound_tls, tls_httpserver, oauth_token_server):
