@@ -15,6 +15,11 @@ TOO_MANY_DIGITS = "a number has more than {limit} digits"
 MAX_INT_DIGITS = 4300
 NOT_TEXT = "a string holds \\u0000 or a lone surrogate, which cannot be stored"
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# Only these escapes parse into NUL or a surrogate (raw NUL is not valid JSON text).
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_RISKY_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# A string (skipped) or a number: to find, outside strings, the number json refused.
+_STRING_OR_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
 
 
 class JSONTextError(ValueError):
@@ -23,22 +28,35 @@ class JSONTextError(ValueError):
         self.msg, self.line, self.column = msg, line, column
 
 
+class _Infinite(Exception):
+    def __init__(self, literal: str):
+        self.literal = literal
+
+
 def parse_json(text: str | bytes) -> Any:
     """Return the parsed value, or raise JSONTextError saying what is wrong and where."""
     try:
-        value = json.loads(
-            text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
-        )
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise JSONTextError(exc.msg, exc.lineno, exc.colno) from None
-    except _BadNumber as exc:
-        raise JSONTextError(exc.msg, *_position(text, exc.literal)) from None
+    except JSONTextError:
+        raise  # NaN or Infinity, from _refuse_constant
+    except _Infinite as exc:
+        infinite = exc.literal
+        number = infinite if len(infinite) <= 20 else infinite[:17] + "..."
+        where = _number_position(text, lambda literal: literal == infinite)
+        raise JSONTextError(OUT_OF_RANGE.format(number=number), *where) from None
     except UnicodeDecodeError:
         raise JSONTextError("not UTF-8 text") from None
     except RecursionError:
         # json's C decoder recurses per nesting level; thousands of "[" exhaust the stack.
         raise JSONTextError(TOO_DEEP) from None
-    if _has_unstorable_text(value):
+    except ValueError:
+        # An integer past Python's digit limit: json lets int() raise a bare ValueError.
+        message = TOO_MANY_DIGITS.format(limit=MAX_INT_DIGITS)
+        raise JSONTextError(message, *_number_position(text, _too_long)) from None
+    # Walking every string of a large answer costs more than parsing it: only when it may help.
+    if _may_hold_unstorable_text(text) and _has_unstorable_text(value):
         raise JSONTextError(NOT_TEXT)
     return value
 
@@ -48,35 +66,20 @@ def _refuse_constant(constant: str):
     raise JSONTextError(NOT_A_NUMBER.format(constant=constant))
 
 
-class _BadNumber(Exception):
-    def __init__(self, msg: str, literal: str):
-        self.msg, self.literal = msg, literal
-
-
 def _finite_float(literal: str) -> float:
     # 1e999 parses as infinity, which neither JSON nor the database can hold.
     value = float(literal)
     if not math.isfinite(value):
-        number = literal if len(literal) <= 20 else literal[:17] + "..."
-        raise _BadNumber(OUT_OF_RANGE.format(number=number), literal)
+        raise _Infinite(literal)
     return value
 
 
-def _bounded_int(literal: str) -> int:
-    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
-        raise _BadNumber(TOO_MANY_DIGITS.format(limit=MAX_INT_DIGITS), literal)
-    return int(literal)
-
-
-def _position(text: str | bytes, literal: str) -> tuple[int, int]:
-    """Line and column of the number as a token (json's callbacks are not told where)."""
+def _may_hold_unstorable_text(text: str | bytes) -> bool:
     if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    match = re.search(rf"(?<![\w.+\-\"]){re.escape(literal)}(?![\w.+\-])", text)
-    if match is None:
-        return 1, 1
-    before = text[: match.start()]
-    return before.count("\n") + 1, match.start() - before.rfind("\n")
+        return _RISKY_ESCAPE_BYTES.search(text) is not None  # bytes hold no surrogates
+    if _RISKY_ESCAPE.search(text):
+        return True
+    return not text.isascii() and _UNSTORABLE.search(text) is not None
 
 
 def _has_unstorable_text(value: Any) -> bool:
@@ -92,3 +95,21 @@ def _has_unstorable_text(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
+
+
+def _too_long(literal: str) -> bool:
+    digits = literal.lstrip("-")
+    return digits.isdigit() and len(digits) > MAX_INT_DIGITS
+
+
+def _number_position(text: str | bytes, wanted) -> tuple[int, int]:
+    """Line and column of the first number, outside strings, that `wanted` picks (json's
+    number hooks are not told where they are)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    for match in _STRING_OR_NUMBER.finditer(text):
+        literal = match.group(1)
+        if literal is not None and wanted(literal):
+            before = text[: match.start()]
+            return before.count("\n") + 1, match.start() - before.rfind("\n")
+    return 1, 1

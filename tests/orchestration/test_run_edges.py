@@ -34,6 +34,7 @@ def _hook(client, process, body, *, token, scheme="Bearer", **extra):
     [
         (b'{"n": 1e999}', "the number 1e999 is too large to store at line 1, column 7"),
         (b'{\n  "n": -1e999}', "the number -1e999 is too large to store at line 2, column 8"),
+        (b'{"note": "1e999", "n": 1e999}', "too large to store at line 1, column 24"),
         (b'{"n": ' + HUGE_INT + b"}", "a number has more than 4300 digits at line 1, column 7"),
     ],
 )
