@@ -43,11 +43,15 @@ class Redactor:
         """Mask a text cut off at a size cap, where a secret may end half-way: the start of
         one at the very end is masked too."""
         value = self.text(value)
+        cut = 0  # the longest start of any spelling the text ends with
         for spelling in self._spellings:
-            for length in range(min(len(spelling) - 1, len(value)), MIN_CUT_PREFIX - 1, -1):
+            for length in range(
+                min(len(spelling) - 1, len(value)), max(cut, MIN_CUT_PREFIX - 1), -1
+            ):
                 if value.endswith(spelling[:length]):
-                    return value[:-length] + MASK
-        return value
+                    cut = length
+                    break
+        return value[:-cut] + MASK if cut else value
 
     def __call__(self, value: Any) -> Any:
         """Return value with every secret masked, recursing into dicts and lists."""

@@ -54,3 +54,11 @@ def test_a_response_cut_inside_an_echoed_key_shows_none_of_it(
     assert result.payload["truncated"] is True
     assert result.payload["body"] == "x" * 990 + MASK
     assert key[:10] not in str(result.payload)
+
+
+def test_the_longest_start_at_a_cut_is_masked_whichever_spelling_it_belongs_to():
+    # The base64 spelling is the longest and checked first; a shorter start of it must not
+    # stop the search before the longer start of the secret itself.
+    secret = "abcdefghYWJj-more"
+    redact = Redactor([secret])
+    assert redact.cut_text("id: " + secret[:12]) == "id: " + MASK
