@@ -80,6 +80,11 @@ def run_cancel(*, run: Run, actor) -> bool:
     )
 
 
+def queue_refused(run: Run) -> bool:
+    """Whether the task queue refused the run just started (see _enqueue)."""
+    return run.status == Run.Status.FAILED and run.error_message == QUEUE_UNAVAILABLE
+
+
 @transaction.atomic
 def run_rerun(*, run: Run, actor) -> Run:
     """Start a new run from the failed step, with the captures the failed run had.
@@ -91,7 +96,7 @@ def run_rerun(*, run: Run, actor) -> Run:
     run = Run.objects.select_for_update().get(pk=run.pk)
     if run.status != Run.Status.FAILED:
         raise RunRefused(ONLY_FAILED_RERUN)
-    earlier = Run.objects.filter(rerun_of=run).order_by("pk").first()
+    earlier = run.first_rerun()
     if earlier is not None:
         raise RunRefused(ALREADY_RERUN.format(run=earlier.pk))
     new = Run.objects.create(

@@ -175,6 +175,10 @@ class Run(models.Model):
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
+    def first_rerun(self) -> Run | None:
+        """The run started to re-run this one from its failed step, if any."""
+        return Run.objects.filter(rerun_of=self).order_by("pk").first()
+
 
 class StepRun(models.Model):
     """One execution of one step: who, when, the request as sent (masked) and what came back."""

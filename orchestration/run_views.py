@@ -83,7 +83,7 @@ def run_now(request, pk: int):
         )
     except engine.RunRefused as refused:
         return _runs_page(request, process, input_error=str(refused), input_text=text, status=400)
-    if run.status == Run.Status.FAILED:  # the queue did not take it; the run page says why
+    if engine.queue_refused(run):  # the run page says why
         messages.error(request, f"Run #{run.pk} could not be queued.")
     else:
         messages.success(request, f"Run #{run.pk} queued.")
@@ -129,8 +129,8 @@ def run_detail(request, run_pk: int):
     template = "orchestration/run_detail.html"
     if request.htmx and request.htmx.target == "run-body":
         template += "#run-body"
-    rerun = Run.objects.filter(rerun_of=run).order_by("pk").first()
-    return render(request, template, {"run": run, "attempts": attempts, "rerun": rerun})
+    context = {"run": run, "attempts": attempts, "rerun": run.first_rerun()}
+    return render(request, template, context)
 
 
 @require_POST
@@ -153,7 +153,10 @@ def run_rerun(request, run_pk: int):
     except engine.RunRefused as refused:
         messages.error(request, str(refused))
         return redirect(run)
-    messages.success(request, f"Run #{new.pk} re-runs #{run.pk} from its failed step.")
+    if engine.queue_refused(new):  # the new run's page says why
+        messages.error(request, f"Run #{new.pk} could not be queued.")
+    else:
+        messages.success(request, f"Run #{new.pk} re-runs #{run.pk} from its failed step.")
     return redirect(new)
 
 
@@ -186,7 +189,7 @@ def webhook(request, pk: int):
         run = engine.run_start(process=process, trigger=Run.Trigger.WEBHOOK, input=data)
     except engine.RunRefused as refused:
         return JsonResponse({"error": str(refused)}, status=409)
-    if run.status == Run.Status.FAILED:  # the queue did not take it
+    if engine.queue_refused(run):
         body = {"run_id": run.pk, "status": run.status, "error": run.error_message}
         return JsonResponse(body, status=503)
     return JsonResponse({"run_id": run.pk, "status": run.status}, status=202)

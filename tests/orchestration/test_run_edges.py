@@ -148,10 +148,13 @@ def test_a_run_the_queue_does_not_take_fails_saying_so(client, hooked, designer_
         ui = designer_client.post(reverse("run-now", args=[process.pk]), {"input": "{}"})
         with pytest.raises(CommandError, match="could not be queued"):
             call_command("run_process", str(process.pk))
+        first = Run.objects.order_by("pk").first()
+        rerun = designer_client.post(reverse("run-rerun", args=[first.pk]), follow=True)
+        assert f"Run #{first.pk + 3} could not be queued." in rerun.content.decode()
     assert hooked_response.status_code == 503
     assert hooked_response.json()["error"] == engine.QUEUE_UNAVAILABLE
     runs = Run.objects.order_by("pk")
-    assert [run.status for run in runs] == [Run.Status.FAILED] * 3
+    assert [run.status for run in runs] == [Run.Status.FAILED] * 4
     assert runs[0].input == {"a": 1}  # kept, for a re-run from the top
     assert ui.url == runs[1].get_absolute_url()
     page = designer_client.get(ui.url).content.decode()

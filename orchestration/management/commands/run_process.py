@@ -36,6 +36,6 @@ class Command(BaseCommand):
             run = engine.run_start(process=found.get(), trigger=Run.Trigger.COMMAND, input=data)
         except engine.RunRefused as refused:
             raise CommandError(str(refused)) from refused
-        if run.status == Run.Status.FAILED:
+        if engine.queue_refused(run):
             raise CommandError(f"Run {run.pk}: {run.error_message}")
         self.stdout.write(str(run.pk))
