@@ -27,10 +27,15 @@ REQUIRED_SECRETS = {
 
 
 def _host(url: str | None) -> str:
+    """The host of a URL with its port unless 443, or "" when it has none."""
     try:
-        return (urlsplit(url or "").hostname or "").lower()
+        parts = urlsplit(url or "")
+        port = parts.port or 443
     except ValueError:
         return ""
+    if not parts.hostname:
+        return ""
+    return parts.hostname.lower() + ("" if port == 443 else f":{port}")
 
 
 def _regions() -> list[tuple[str, str]]:

@@ -283,6 +283,8 @@ def test_a_stored_secret_goes_to_a_new_host_only_when_entered_again(admin_client
         in refused.content.decode()
     )
     assert Connection.objects.get(pk=connection.pk).base_url == "https://api.example.com/v2"
+    other_port = {**moved, "base_url": "https://api.example.com:8443/v2"}
+    assert "api.example.com:8443 is new" in admin_client_.post(url, other_port).content.decode()
     entered = admin_client_.post(url, {**moved, "api_key_value": "a-key-meant-for-it"})
     assert entered.status_code == 302
     assert Connection.objects.get(pk=connection.pk).api_key_value == "a-key-meant-for-it"
