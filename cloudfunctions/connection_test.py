@@ -15,6 +15,7 @@ from cloudfunctions.connection_auth import auth_for
 from cloudfunctions.models import Connection
 from cloudfunctions.redaction import Redactor
 from cloudfunctions.secrets import SecretDecryptionError
+from orchestration.failures import log_unexpected
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ def connection_test_run(*, connection: Connection, actor) -> ConnectionTestResul
     except SecretDecryptionError as error:
         ok, summary = False, str(error)
     except Exception as error:
-        # Never a 500 for an API's odd answer; the type only, as its text may quote secrets.
-        logger.error("Testing connection %s raised %s", connection.pk, type(error).__name__)
+        # Never a 500 for an API's odd answer.
+        log_unexpected(logger, f"Testing connection {connection.pk} failed", error)
         ok, summary = False, TEST_CRASHED
     summary = redact.text(summary)
     result = ConnectionTestResult(ok, summary, (time.monotonic() - started) * 1000, status)

@@ -27,6 +27,7 @@ from cloudfunctions.operations import body_idempotency_token
 from cloudfunctions.redaction import Redactor
 from cloudfunctions.secrets import SecretDecryptionError
 from cloudfunctions.urls_build import BASE_URL_INVALID, UnsafeURI, build_url
+from orchestration.failures import log_unexpected
 from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.step_kinds import StepResult
 
@@ -276,9 +277,8 @@ def cloud_function_execute(
         # requests' message quotes the header value, which may be a credential.
         return failed("request", HEADER_VALUE_INVALID.format(field="A header"))
     except Exception as exc:
-        # Never let a surprise leave a run hanging or reach a page. Only the type is
-        # logged: exception texts (requests', urllib3's) can carry the URL and its key.
-        logger.error("Cloud function %s failed: %s", cloud_function.pk, type(exc).__name__)
+        # Never let a surprise leave a run hanging or reach a page.
+        log_unexpected(logger, f"Cloud function {cloud_function.pk} failed", exc)
         return failed("internal", INTERNAL_ERROR)
     payload = capture(response, redact)
     ok = response.status < 400

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 
 from orchestration import liveness, plans, step_kinds
+from orchestration.failures import log_unexpected
 from orchestration.models import Process, Run
 from orchestration.services import step_run_record
 from orchestration.step_kinds import StepResult
@@ -142,8 +143,7 @@ def execute(run_id: int) -> str:
             return _execute_claimed(run)
         except Exception as exc:
             # A claimed run must end, never stay "running" until the sweep blames its worker.
-            # The type only: a database error's text can quote what the run captured.
-            logger.error("Run %s failed unexpectedly: %s", run.pk, type(exc).__name__)
+            log_unexpected(logger, f"Run {run.pk} failed unexpectedly", exc)
             return _finish(run, Run.Status.FAILED, RUN_CRASHED)
 
 
@@ -179,7 +179,7 @@ def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
             result = kind.run(step, context=context, attempt_key=attempt_key)
         except Exception as exc:
             # A step kind that raises must fail the run, not leave it "running" for ever.
-            logger.error("Run %s step %s raised %s", run.pk, step.key, type(exc).__name__)
+            log_unexpected(logger, f"Run {run.pk} step {step.key} raised", exc)
             result = StepResult(ok=False, error_stage="internal", error_message=STEP_CRASHED)
         # One transaction per attempt: its record, and on success the run's progress
         # (finished too, after the last step), so a crash never leaves them apart.

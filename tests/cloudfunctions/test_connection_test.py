@@ -314,6 +314,7 @@ def test_any_other_failure_of_a_test_is_reported_not_raised(admin_user, monkeypa
     result = connection_test_run(connection=ApiKeyConnectionFactory(), actor=admin_user)
     assert (result.ok, result.summary) == (False, connection_test.TEST_CRASHED)
     assert "TypeError" in caplog.text and "SECRET-MARKER" not in caplog.text
+    assert "in broken" in caplog.text  # where it was raised, for whoever reads the log
 
 
 def resource_function(connection: Connection) -> CloudFunction:

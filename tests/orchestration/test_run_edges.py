@@ -116,6 +116,7 @@ def test_an_unexpected_error_around_the_steps_fails_the_run(api, monkeypatch, ca
     run = run_to_end(process)
     assert run.status == Run.Status.FAILED and run.error_message == engine.RUN_CRASHED
     assert "RuntimeError" in caplog.text and "SECRET-MARKER" not in caplog.text
+    assert "in broken" in caplog.text  # where it was raised, for whoever reads the log
     assert not server.log
 
 
