@@ -4,6 +4,7 @@ never with a 500, a stuck run or a page that polls for ever."""
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -160,3 +161,35 @@ def test_a_run_the_queue_does_not_take_fails_saying_so(client, hooked, designer_
     assert ui.url == runs[1].get_absolute_url()
     page = designer_client.get(ui.url).content.decode()
     assert engine.QUEUE_UNAVAILABLE in page and "Re-run from failed step" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_re_runs_at_the_same_moment_start_one_run(api, designer):
+    from django.db import connection as db
+
+    if db.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's row locks: CI runs the suite again with DATABASE_URL")
+    connection, server = api
+    server.expect_request("/v1/x").respond_with_json({"error": "no"}, status=404)
+    failed = run_to_end(deployed_process(connection, '"/v1/x"'))
+    barrier, outcomes = threading.Barrier(2), []
+
+    def rerun():
+        from django.db import connections
+
+        barrier.wait()
+        try:
+            engine.run_rerun(run=failed, actor=designer)
+            outcomes.append("started")
+        except engine.RunRefused:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=rerun) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes) == ["refused", "started"]
+    assert Run.objects.filter(rerun_of=failed).count() == 1
