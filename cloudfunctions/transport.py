@@ -430,9 +430,7 @@ class _GuardedAdapter(IPFilterAdapter):
         if watchdog is None or _is_ip_address(parts.hostname or ""):
             return resolve(request, verify, cert)
         try:
-            return _resolvers.run(
-                (parts.hostname, parts.port), resolve, (request, verify, cert), watchdog
-            )
+            return _resolvers.run(parts.hostname, resolve, (request, verify, cert), watchdog)
         except concurrent.futures.TimeoutError:
             watchdog.expire()
             raise requests.exceptions.ConnectTimeout(
@@ -453,17 +451,22 @@ class _Resolvers:
 
     A lookup that hangs holds its thread until the system resolver gives up (seconds to
     minutes). So that one such name cannot take every thread, a name has at most one lookup
-    in progress: later calls for it wait on that one, within their own deadlines, and only
-    start their own once it has ended.
+    in progress, whatever the port: later calls for it wait on that one, within their own
+    deadlines, and only start their own once it has ended.
     """
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._busy: dict[tuple, concurrent.futures.Future] = {}
+        self._start()
+        # Threads, and a lookup in progress, do not survive fork() (an RQ job process): the
+        # child starts afresh, with a lock nobody can be holding.
+        os.register_at_fork(after_in_child=self._start)
 
-    def run(self, name: tuple, function, args: tuple, watchdog: _Watchdog):
+    def _start(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._busy: dict[str, concurrent.futures.Future] = {}
+
+    def run(self, name: str, function, args: tuple, watchdog: _Watchdog):
         while True:
             with self._lock:
                 busy = self._busy.get(name)
@@ -480,15 +483,13 @@ class _Resolvers:
             future.cancel()  # still queued behind other names: never started
             raise
 
-    def _forget(self, name: tuple, future: concurrent.futures.Future) -> None:
+    def _forget(self, name: str, future: concurrent.futures.Future) -> None:
         with self._lock:
             if self._busy.get(name) is future:
                 del self._busy[name]
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        # Threads do not survive fork(): a forked worker (RQ) starts a pool of its own.
-        if self._pid != os.getpid():
-            self._pid, self._busy = os.getpid(), {}
+        if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=RESOLVER_THREADS, thread_name_prefix="outbound-dns"
             )

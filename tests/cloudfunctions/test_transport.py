@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -266,7 +267,10 @@ def test_a_name_that_never_resolves_holds_one_resolver_thread(monkeypatch, setti
             return error.stage
 
     try:
-        callers = [threading.Thread(target=call, args=("hung.example",)) for _ in range(20)]
+        # On as many ports: the lookup is of the name, whatever the port.
+        callers = [
+            threading.Thread(target=call, args=(f"hung.example:{8000 + n}",)) for n in range(20)
+        ]
         for caller in callers:
             caller.start()
         for caller in callers:
@@ -276,6 +280,43 @@ def test_a_name_that_never_resolves_holds_one_resolver_thread(monkeypatch, setti
         assert call("hung.example") == "timeout"
     finally:
         released.set()
+
+
+def test_a_forked_worker_resolves_names_its_parent_is_still_waiting_for(monkeypatch, settings):
+    # An RQ job process is forked from its worker, maybe while a lookup is in progress
+    # there: the child must not wait on a lookup that, in the child, nobody is doing.
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    parent, released = os.getpid(), threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if os.getpid() == parent:
+            released.wait(10)  # the parent's lookup hangs (faked resolver, as above)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def call():
+        try:
+            send(
+                prepared("https://slow.example/"),
+                allowed_hosts={"slow.example"},
+                deadline_seconds=2,
+            )
+        except OutboundError as error:
+            return error.stage
+
+    waiting = threading.Thread(target=call)
+    waiting.start()
+    try:
+        time.sleep(0.2)  # the parent's lookup is in progress
+        child = os.fork()
+        if child == 0:  # resolved at once here, and refused as private: not a timeout
+            os._exit(0 if call() == "ssrf" else 1)
+        _, status = os.waitpid(child, 0)
+    finally:
+        released.set()
+        waiting.join(5)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_closed_port_fails_at_connect(outbound_tls):
