@@ -17,7 +17,6 @@ NOT_TEXT = "a string holds \\u0000 or a lone surrogate, which cannot be stored"
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 # Only these escapes parse into NUL or a surrogate (raw NUL is not valid JSON text).
 _RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-_RISKY_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 # A string (skipped) or a number: to find, outside strings, the number json refused.
 _STRING_OR_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
 
@@ -35,6 +34,13 @@ class _Infinite(Exception):
 
 def parse_json(text: str | bytes) -> Any:
     """Return the parsed value, or raise JSONTextError saying what is wrong and where."""
+    if isinstance(text, bytes):
+        # As json.loads would (UTF-8, -16 or -32, surrogates let through), but once, so that
+        # what follows checks the very text that was parsed.
+        try:
+            text = text.decode(json.detect_encoding(text), "surrogatepass")
+        except UnicodeDecodeError:
+            raise JSONTextError("not UTF-8 text") from None
     try:
         value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
@@ -46,8 +52,6 @@ def parse_json(text: str | bytes) -> Any:
         number = infinite if len(infinite) <= 20 else infinite[:17] + "..."
         where = _number_position(text, lambda literal: literal == infinite)
         raise JSONTextError(OUT_OF_RANGE.format(number=number), *where) from None
-    except UnicodeDecodeError:
-        raise JSONTextError("not UTF-8 text") from None
     except RecursionError:
         # json's C decoder recurses per nesting level; thousands of "[" exhaust the stack.
         raise JSONTextError(TOO_DEEP) from None
@@ -74,9 +78,7 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-def _may_hold_unstorable_text(text: str | bytes) -> bool:
-    if isinstance(text, bytes):
-        return _RISKY_ESCAPE_BYTES.search(text) is not None  # bytes hold no surrogates
+def _may_hold_unstorable_text(text: str) -> bool:
     if _RISKY_ESCAPE.search(text):
         return True
     return not text.isascii() and _UNSTORABLE.search(text) is not None
@@ -102,11 +104,9 @@ def _too_long(literal: str) -> bool:
     return digits.isdigit() and len(digits) > MAX_INT_DIGITS
 
 
-def _number_position(text: str | bytes, wanted) -> tuple[int, int]:
+def _number_position(text: str, wanted) -> tuple[int, int]:
     """Line and column of the first number, outside strings, that `wanted` picks (json's
     number hooks are not told where they are)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
     for match in _STRING_OR_NUMBER.finditer(text):
         literal = match.group(1)
         if literal is not None and wanted(literal):

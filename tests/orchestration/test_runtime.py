@@ -292,7 +292,16 @@ def test_a_step_that_raises_fails_the_run_instead_of_hanging(api, monkeypatch):
     assert attempt.error_stage == "internal" and "SECRET-MARKER" not in attempt.error_message
 
 
-@pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": "\\u0000"}', b'{"a": "\\ud800"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": NaN}',
+        b'{"a": "\\u0000"}',
+        b'{"a": "\\ud800"}',
+        b'{"a": "\xed\xa0\x80"}',  # a surrogate encoded as such: json lets it through
+        '{"a": "\\u0000"}'.encode("utf-16"),  # json reads UTF-16 too
+    ],
+)
 def test_webhook_refuses_json_the_database_cannot_store(client, hooked, body):
     process, token, _ = hooked
     response = client.post(
