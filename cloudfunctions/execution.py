@@ -6,6 +6,7 @@ Every secret in play is registered with a Redactor before anything is shown or s
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
@@ -203,8 +204,12 @@ def _shown(prepared: requests.PreparedRequest, redact: Redactor) -> dict:
 def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
     """Turn a response into the completion event's payload, secrets masked."""
     content_type = response.headers.get("content-type", "")
+    # A cut answer may end inside a character: leave those bytes out rather than show a
+    # U+FFFD there, behind which the start of a secret would go unrecognised.
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    text = decoder.decode(response.body, final=not response.truncated)
     # NUL cannot be stored in PostgreSQL text or JSON; binary answers carry plenty.
-    text = response.body.decode("utf-8", "replace").replace("\x00", "\ufffd")
+    text = text.replace("\x00", "\ufffd")
     body: Any = redact.cut_text(text) if response.truncated else text
     if "json" in content_type and not response.truncated:
         try:

@@ -62,3 +62,25 @@ def test_the_longest_start_at_a_cut_is_masked_whichever_spelling_it_belongs_to()
     secret = "abcdefghYWJj-more"
     redact = Redactor([secret])
     assert redact.cut_text("id: " + secret[:12]) == "id: " + MASK
+
+
+@pytest.mark.django_db
+def test_a_cut_inside_a_character_still_masks_the_secret_before_it(
+    outbound_tls, tls_httpserver, settings
+):
+    key = MARKERS["api_key_value"]
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/api").rstrip("/"))
+
+    def echo(request: Request) -> Response:
+        # The cap falls inside "é" (two bytes), right after the first half of the key.
+        half = request.headers["X-API-Key"][:12]
+        return Response(("x" * (999 - 12 - 1)) + half + "é", content_type="text/plain")
+
+    tls_httpserver.expect_request("/api/v1/x").respond_with_handler(echo)
+    settings.OUTBOUND_MAX_RESPONSE_BYTES = 999
+    cf = CloudFunctionFactory(connection=connection, method="GET", uri='"/v1/x"', body="")
+
+    result = cloud_function_execute(cloud_function=cf, context={})
+
+    assert result.payload["body"] == "x" * 986 + MASK
+    assert key[:8] not in str(result.payload)
