@@ -61,10 +61,11 @@ def _enqueue(run: Run) -> None:
             # Redis down, say: a run left "queued" with no task would wait for ever. Failed,
             # it keeps its input, and "Re-run from failed step" starts it from the top.
             logger.error("Queueing run %s failed: %s", run.pk, type(exc).__name__)
-            Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+            failed = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
                 status=Run.Status.FAILED, finished_at=Now(), error_message=QUEUE_UNAVAILABLE
             )
-            run.status, run.error_message = Run.Status.FAILED, QUEUE_UNAVAILABLE
+            if failed:  # else a worker took the job after all, and the run goes on
+                run.status, run.error_message = Run.Status.FAILED, QUEUE_UNAVAILABLE
 
     transaction.on_commit(send)
 
