@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -110,9 +113,12 @@ def process_test(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
     check_editable(request, process)
     effects = services.process_side_effects(process=process)
-    if effects and request.POST.get("confirmed") != "yes":
+    # A yes is to the list shown: a step changed meanwhile (now a DELETE) asks again.
+    digest = hashlib.sha256(json.dumps(effects).encode()).hexdigest()[:16]
+    if effects and request.POST.get("confirmed") != digest:
         # As a step's Test does: requests that may change data elsewhere are sent on a yes.
-        context = {"process": process, "effects": effects}
+        context = {"process": process, "effects": effects, "digest": digest}
+        context["changed"] = bool(request.POST.get("confirmed"))
         return render(request, "orchestration/process_test_confirm.html", context)
     try:
         check_test_run_allowed(request.user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -156,5 +157,14 @@ def test_a_process_whose_steps_may_change_data_is_tested_on_a_yes(two_steps, des
     assert second.step.name + ":" not in html  # a GET only reads
     assert not server.log and not StepRun.objects.exists()
 
-    done = designer_client.post(url, {"confirmed": "yes"})
+    digest = re.search(r'name="confirmed" value="(\w+)"', html).group(1)
+    second.method, second.body = "DELETE", ""
+    second.save()  # meanwhile: the yes was not to this
+    again = designer_client.post(url, {"confirmed": digest})
+    assert "steps changed since you were asked" in again.content.decode()
+    assert f"{second.step.name}: DELETE to" in again.content.decode() and not server.log
+
+    server.expect_request("/charges/ch_5", method="DELETE").respond_with_json({})
+    digest = re.search(r'name="confirmed" value="(\w+)"', again.content.decode()).group(1)
+    done = designer_client.post(url, {"confirmed": digest})
     assert done.status_code == 302 and len(server.log) == 2
