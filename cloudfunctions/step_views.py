@@ -64,6 +64,8 @@ def step_editor(request, step: Step):
         check_editable(request, step.process)
         if request.POST.get("_action") in FILLERS:
             return _fill(request, step, cf)
+        if request.POST.get("_action") in ADD_ROW:
+            return _add_row(request, step, cf, ADD_ROW[request.POST["_action"]])
         return _save(request, step, cf)
     form = CloudFunctionForm(instance=cf, step=step)
     query, headers = row_formsets(cloud_function=cf)
@@ -98,6 +100,21 @@ def _fill_from_curl(request, cf: CloudFunction) -> tuple[dict, list[str]]:
 
 
 FILLERS = {"fill_operation": _fill_from_operation, "import_curl": _fill_from_curl}
+
+
+ADD_ROW = {"add_row_query": "query", "add_row_headers": "headers"}
+
+
+def _add_row(request, step: Step, cf: CloudFunction, prefix: str):
+    """ "Add query parameter / header" without JavaScript: the form as typed, one row more,
+    nothing saved."""
+    data = request.POST.copy()
+    total = data.get(f"{prefix}-TOTAL_FORMS", "")
+    if is_ascii_digits(total):
+        data[f"{prefix}-TOTAL_FORMS"] = str(int(total) + 1)
+    form = CloudFunctionForm(data, instance=cf, step=step)
+    query, headers = row_formsets(data, cloud_function=cf)
+    return _render(request, step, form, query, headers, extra=_last_run(step))
 
 
 def _chosen_connection(request, cf: CloudFunction):

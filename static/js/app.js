@@ -19,6 +19,7 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("button");
   if (!button) return;
   if (button.classList.contains("add-row")) {
+    event.preventDefault();  // without this script the button asks the server for the row
     const prefix = button.dataset.prefix;
     const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
     const template = document.getElementById(`${prefix}-empty`);

@@ -149,3 +149,29 @@ def test_a_designer_who_is_also_an_administrator_creates_a_connection_inline(pag
     expect(page.get_by_text("Connection “Inline API” created and selected above.")).to_be_visible()
     expect(page.locator("#id_connection option:checked")).to_have_text("Inline API")
     assert "inline-secret-value" not in page.content()
+
+
+def test_enter_in_a_field_saves_and_rows_are_added_without_javascript(
+    browser, live_server, designer
+):
+    # Enter submits through the form's first submit button: that must be Save, not one of
+    # the helpers above it ("Fill", "Import") or the rows' "Add" buttons.
+    connection = ApiKeyConnectionFactory(name="Payments API")
+    step = StepFactory(name="Call")
+    for javascript in (True, False):
+        context = browser.new_context(base_url=live_server.url, java_script_enabled=javascript)
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        sign_in(page, designer.username, PASSWORD)
+        page.goto(f"/processes/{step.process_id}/steps/{step.pk}/?configure=1")
+        if not javascript:
+            page.get_by_role("button", name="Add header").click()  # the server adds it
+            expect(page.locator("#headers-rows .kv-row")).to_have_count(1)
+        page.get_by_label("Cloud provider").select_option(label="Custom")
+        page.get_by_label("Connection", exact=True).select_option(label=connection.name)
+        page.get_by_label("URI").fill(f'"/v1/{javascript}"')
+        page.get_by_label("URI").press("Enter")
+        expect(page.get_by_text("Cloud function saved.")).to_be_visible()
+        context.close()
+        step.refresh_from_db()
+        assert step.cloud_function.uri == f'"/v1/{javascript}"'

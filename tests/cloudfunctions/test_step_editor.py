@@ -336,3 +336,15 @@ def test_an_event_taken_meanwhile_keeps_the_stored_one(designer_client):
     data = _post(step, connection, completion_event_choice=str(other.completion_event_id))
     designer_client.post(_url(step), data)
     assert CloudFunction.objects.get(step=step).completion_event.name == "mine.done"
+
+
+def test_add_row_without_javascript_keeps_what_was_typed_and_saves_nothing(designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    data = _post(step, connection, uri='"/v1/typed"', _action="add_row_headers")
+    response = designer_client.post(_url(step), data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="headers-TOTAL_FORMS" value="2"' in html and 'id="id_headers-1-key"' in html
+    assert "&quot;/v1/typed&quot;" in html
+    assert not CloudFunction.objects.filter(step=step).exists()
