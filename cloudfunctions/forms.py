@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django import forms
 
 from cloudfunctions import messages
 from cloudfunctions.checks import HEADER_NAME, HEADERS_SET_WHEN_SENT
 from cloudfunctions.models import Connection
+from cloudfunctions.transport import OutboundError, host_of
 
 Provider = Connection.Provider
 AuthType = Connection.AuthType
@@ -27,15 +26,11 @@ REQUIRED_SECRETS = {
 
 
 def _host(url: str | None) -> str:
-    """The host of a URL with its port unless 443, or "" when it has none."""
+    """The host of a URL with its port unless 443, as the transport names it; "" for none."""
     try:
-        parts = urlsplit(url or "")
-        port = parts.port or 443
-    except ValueError:
+        return host_of(url) if url else ""
+    except OutboundError:
         return ""
-    if not parts.hostname:
-        return ""
-    return parts.hostname.lower() + ("" if port == 443 else f":{port}")
 
 
 def _regions() -> list[tuple[str, str]]:
