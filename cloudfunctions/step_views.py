@@ -112,9 +112,7 @@ def _add_row(request, step: Step, cf: CloudFunction, prefix: str):
     total = data.get(f"{prefix}-TOTAL_FORMS", "")
     if is_ascii_digits(total):
         data[f"{prefix}-TOTAL_FORMS"] = str(int(total) + 1)
-    form = CloudFunctionForm(data, instance=cf, step=step)
-    query, headers = row_formsets(data, cloud_function=cf)
-    return _render(request, step, form, query, headers, extra=_last_run(step))
+    return _redraw(request, step, cf, data)
 
 
 def _chosen_connection(request, cf: CloudFunction):
@@ -140,9 +138,13 @@ def _fill(request, step: Step, cf: CloudFunction):
             for key in [k for k in data if k.startswith(f"{prefix}-")]:
                 del data[key]
             data.update(row_management_data(prefix, rows))
+    return _redraw(request, step, cf, data, fill_notes=notes, fill_ok=bool(fill))
+
+
+def _redraw(request, step: Step, cf: CloudFunction, data, **extra):
+    """The editor for these form data, saving nothing (the helpers, Add row)."""
     form = CloudFunctionForm(data, instance=cf, step=step)
     query, headers = row_formsets(data, cloud_function=cf)
-    extra = {"fill_notes": notes, "fill_ok": bool(fill)}
     return _render(request, step, form, query, headers, extra={**extra, **_last_run(step)})
 
 
