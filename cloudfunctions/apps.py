@@ -8,8 +8,8 @@ class CloudFunctionsConfig(AppConfig):
     verbose_name = "Cloud functions"
 
     def ready(self) -> None:
-        from cloudfunctions.step_kind import CloudFunctionKind
-        from orchestration import step_kinds
+        from cloudfunctions.step.kind import CloudFunctionKind
         from orchestration.models import Step
+        from orchestration.processes import step_kinds
 
         step_kinds.register(Step.Kind.CLOUD_FUNCTION, CloudFunctionKind())

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from cloudfunctions import amazon_connect
 from cloudfunctions.secrets import SecretField
 from cloudfunctions.validators import validate_https_url
 from orchestration.models import CompletionEvent, Step
@@ -91,19 +92,15 @@ class Connection(models.Model):
     def endpoint(self) -> str:
         """The base URL requests go to."""
         if self.is_amazon_connect:
-            from cloudfunctions.auth.aws import amazon_connect_base_url
-
-            return amazon_connect_base_url(self.region)
+            return amazon_connect.base_url(self.region)
         return self.base_url
 
     @property
     def host(self) -> str:
         """The host shown in lists and prompts; empty when the settings cannot give one."""
-        from cloudfunctions.auth import AuthError
-
         try:
             return urlsplit(self.endpoint).netloc if self.endpoint else ""
-        except (AuthError, ValueError):
+        except ValueError:  # amazon_connect.UnknownRegion among them
             return ""  # e.g. a region botocore no longer lists
 
     @property
@@ -177,3 +174,11 @@ class CloudFunction(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.step.name
+
+
+def cloud_function_of(step: Step) -> CloudFunction | None:
+    """Return the step's cloud function, or None before it is configured."""
+    try:
+        return step.cloud_function
+    except CloudFunction.DoesNotExist:
+        return None

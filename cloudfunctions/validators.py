@@ -1,4 +1,4 @@
-"""Validation rules for what administrators and designers type."""
+"""What a connection's addresses must look like: the models' validators and their messages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
-from cloudfunctions import messages as errors
+URL_NOT_HTTPS = "Enter an address of the form https://host[:port][/path]."
+URL_HAS_CREDENTIALS = "Do not put credentials in the address; use the authentication settings."
+URL_HAS_QUERY_OR_FRAGMENT = "The address cannot have a query string (?…) or a fragment (#…)."
 
 _HOST = re.compile(
     r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -20,20 +22,20 @@ def validate_https_url(value: str) -> None:
         parts = urlsplit(value)
         port = parts.port
     except ValueError as exc:
-        raise ValidationError(errors.URL_NOT_HTTPS, code="invalid") from exc
+        raise ValidationError(URL_NOT_HTTPS, code="invalid") from exc
     if parts.scheme != "https" or not parts.hostname or not value.startswith("https://"):
-        raise ValidationError(errors.URL_NOT_HTTPS, code="scheme")
+        raise ValidationError(URL_NOT_HTTPS, code="scheme")
     if "@" in parts.netloc:
-        raise ValidationError(errors.URL_HAS_CREDENTIALS, code="credentials")
+        raise ValidationError(URL_HAS_CREDENTIALS, code="credentials")
     if parts.query or parts.fragment or "?" in value or "#" in value:
-        raise ValidationError(errors.URL_HAS_QUERY_OR_FRAGMENT, code="query")
+        raise ValidationError(URL_HAS_QUERY_OR_FRAGMENT, code="query")
     host = parts.hostname
     if not (_HOST.match(host) or _is_bracketed_ipv6(parts.netloc)):
-        raise ValidationError(errors.URL_NOT_HTTPS, code="host")
+        raise ValidationError(URL_NOT_HTTPS, code="host")
     if port == 0:
-        raise ValidationError(errors.URL_NOT_HTTPS, code="port")
+        raise ValidationError(URL_NOT_HTTPS, code="port")
     if any(c.isspace() for c in value) or "\\" in value:
-        raise ValidationError(errors.URL_NOT_HTTPS, code="invalid")
+        raise ValidationError(URL_NOT_HTTPS, code="invalid")
 
 
 def _is_bracketed_ipv6(netloc: str) -> bool:

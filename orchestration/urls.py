@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from orchestration import run_views, views
-from orchestration.throttle import ThrottledLoginView
+from orchestration.processes import views
+from orchestration.runs import views as run_views
+from orchestration.web.throttle import ThrottledLoginView
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,7 +28,7 @@ urlpatterns = [
     path("processes/<int:pk>/steps/<int:step_pk>/rename/", views.step_rename, name="step-rename"),
     path("processes/<int:pk>/steps/<int:step_pk>/move/", views.step_move, name="step-move"),
     path("processes/<int:pk>/steps/<int:step_pk>/delete/", views.step_delete, name="step-delete"),
-    path("processes/<int:pk>/steps/<int:step_pk>/", include("cloudfunctions.step_urls")),
+    path("processes/<int:pk>/steps/<int:step_pk>/", include("cloudfunctions.step.urls")),
     path("processes/<int:pk>/runs/", run_views.process_runs, name="process-runs"),
     path("processes/<int:pk>/deploy/", run_views.process_deploy, name="process-deploy"),
     path(
@@ -41,6 +42,6 @@ urlpatterns = [
     path("runs/<int:run_pk>/cancel/", run_views.run_cancel, name="run-cancel"),
     path("runs/<int:run_pk>/rerun/", run_views.run_rerun, name="run-rerun"),
     path("hooks/<int:pk>/", run_views.webhook, name="webhook"),
-    path("connections/", include("cloudfunctions.urls")),
+    path("connections/", include("cloudfunctions.connections.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -48,7 +48,7 @@ def _fresh_cache():
     """
     from django.core.cache import cache
 
-    from orchestration import plans
+    from orchestration.runs import plans
 
     cache.clear()
     plans.forget_all()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth.models import Group, User
 
-from orchestration.roles import CONNECTION_ADMINS, DESIGNERS
+from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -15,9 +15,10 @@ from django.db.models import Max, Min
 from django.test import override_settings
 from django_tasks_db.models import DBTaskResult
 
-from cloudfunctions.execution import cloud_function_execute
-from orchestration import deployments, engine
+from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
+from orchestration.processes import deployments
+from orchestration.runs import services as run_services
 from tests.benchmarks.bench_execution import _tls_server
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -99,7 +100,7 @@ def _drain(process, workers: int, bundle: str, startup_cpu: float) -> tuple[floa
     DBTaskResult.objects.all().delete()
     total = RUNS_PER_WORKER * workers
     for n in range(total):
-        engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
+        run_services.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
     workers_cpu, busy = _workers(workers, bundle)
     done = Run.objects.filter(status=Run.Status.SUCCEEDED)
     assert done.count() == total, Run.objects.values_list("status", "error_message")[:5]

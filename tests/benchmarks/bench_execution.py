@@ -21,7 +21,7 @@ from django.test import override_settings
 from pytest_httpserver import HTTPServer
 
 from cloudfunctions import cel
-from cloudfunctions.execution import cel_context, cloud_function_execute
+from cloudfunctions.step.execution import cel_context, cloud_function_execute
 from tests.benchmarks.harness import Measurement, measure, measure_interleaved, report
 from tests.cloudfunctions.factories import MARKERS, ApiKeyConnectionFactory, CloudFunctionFactory
 

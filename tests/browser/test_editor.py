@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from orchestration.roles import CONNECTION_ADMINS, DESIGNERS
+from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS
 from tests.browser.conftest import htmx_settled, sign_in
 from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
 from tests.factories import PASSWORD, UserFactory

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from orchestration.runs import services as run_services
 from tests.browser.conftest import sign_in
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -45,11 +46,10 @@ def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tl
 
 
 def test_a_run_page_stops_polling_once_its_run_is_gone(page, live_server, designer):
-    from orchestration import engine
 
     connection = ApiKeyConnectionFactory(base_url="https://api.example.com")
     process = deployed_process(connection, '"/v1/x"')
-    run = engine.run_start(process=process, trigger="ui", input={})
+    run = run_services.run_start(process=process, trigger="ui", input={})
     sign_in(page, designer.username, PASSWORD)
     page.goto(run.get_absolute_url())
     expect(page.locator("#run-status")).to_have_text("Queued")

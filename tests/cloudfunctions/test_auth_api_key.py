@@ -3,8 +3,8 @@ from __future__ import annotations
 import requests
 from werkzeug import Request, Response
 
-from cloudfunctions.auth.api_key import ApiKeyAuth
-from cloudfunctions.transport import send
+from cloudfunctions.connections.auth.api_key import ApiKeyAuth
+from cloudfunctions.http.transport import send
 
 MARKER = "SECRET-MARKER-apikey-7f3a"
 

@@ -7,15 +7,15 @@ import pytest
 import requests
 from werkzeug import Request, Response
 
-from cloudfunctions import errors
-from cloudfunctions.auth import AuthError
-from cloudfunctions.auth.aws import (
+from cloudfunctions import amazon_connect
+from cloudfunctions.connections.auth import AuthError
+from cloudfunctions.connections.auth.aws import (
     AwsSigV4Auth,
     amazon_connect_base_url,
-    amazon_connect_regions,
     is_reserved_header,
 )
-from cloudfunctions.transport import send
+from cloudfunctions.http import errors
+from cloudfunctions.http.transport import send
 from tests.sigv4 import signature_as_aws_computes_it
 
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -124,7 +124,7 @@ def test_unknown_regions_are_refused(region):
 
 
 def test_regions_come_from_botocore_across_partitions():
-    regions = amazon_connect_regions()
+    regions = amazon_connect.regions()
 
     assert regions == sorted(regions)
     assert {"us-east-1", "eu-west-2", "us-gov-west-1"} <= set(regions)

@@ -8,10 +8,10 @@ import pytest
 import requests
 from werkzeug import Response
 
-from cloudfunctions import errors
-from cloudfunctions.auth import AuthError
-from cloudfunctions.auth.oauth2 import MemoryTokenStore, OAuth2ClientCredentials
-from cloudfunctions.transport import OutboundError, send
+from cloudfunctions.connections.auth import AuthError
+from cloudfunctions.connections.auth.oauth2 import MemoryTokenStore, OAuth2ClientCredentials
+from cloudfunctions.http import errors
+from cloudfunctions.http.transport import OutboundError, send
 
 WRONG_SECRET = "SECRET-MARKER-wrong-44e1"
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from cloudfunctions import cel
-from cloudfunctions import cel_errors as msg
+from cloudfunctions.cel import messages as msg
 
 SECRET = "SECRET-MARKER-cel-91c2"
 

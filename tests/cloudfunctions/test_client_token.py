@@ -14,11 +14,13 @@ import uuid
 import pytest
 from werkzeug import Request, Response
 
-from cloudfunctions.execution import cloud_function_execute, idempotency_token
 from cloudfunctions.models import CloudFunction
-from cloudfunctions.operations import body_idempotency_token
-from orchestration import deployments, engine
+from cloudfunctions.step.execution import cloud_function_execute, idempotency_token
+from cloudfunctions.step.operations import body_idempotency_token
 from orchestration.models import Run
+from orchestration.processes import deployments
+from orchestration.runs import engine
+from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     MARKERS,
     AmazonConnectionFactory,
@@ -238,7 +240,7 @@ def test_a_retried_run_sends_the_same_client_token_on_every_attempt(connect, set
     process.refresh_from_db()
     connect.statuses = [503, 500]
 
-    run_ = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    run_ = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
     engine.execute(run_.pk)
     run_.refresh_from_db()
 

@@ -12,16 +12,16 @@ from django import db
 from django.urls import reverse
 from werkzeug import Request, Response
 
-from cloudfunctions import errors
-from cloudfunctions.connection_auth import ConnectionTokenStore
-from cloudfunctions.connection_test import (
+from cloudfunctions.connections.probe import (
     CREDENTIALS_REFUSED,
     REACHED,
     TOKEN_RECEIVED,
     connection_test_run,
 )
-from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.connections.providers import ConnectionTokenStore
+from cloudfunctions.http import errors
 from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
+from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import (
     MARKERS,
     AmazonConnectionFactory,
@@ -305,7 +305,7 @@ def test_an_odd_token_answer_fails_the_test_clearly(
 
 
 def test_any_other_failure_of_a_test_is_reported_not_raised(admin_user, monkeypatch, caplog):
-    import cloudfunctions.connection_test as connection_test
+    import cloudfunctions.connections.probe as connection_test
 
     def broken(connection):  # stands in for any bug, or a library raising on an odd answer
         raise TypeError("SECRET-MARKER-detail")

@@ -3,10 +3,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from cloudfunctions import messages
-from cloudfunctions.forms import ConnectionForm
+from cloudfunctions import validators
+from cloudfunctions.connections import messages
+from cloudfunctions.connections.forms import ConnectionForm
+from cloudfunctions.connections.services import ConnectionInUse, connection_delete
 from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
-from cloudfunctions.services import ConnectionInUse, connection_delete
 from tests.cloudfunctions.factories import (
     MARKERS,
     AmazonConnectionFactory,
@@ -30,16 +31,16 @@ API_KEY_POST = {
 @pytest.mark.parametrize(
     "base_url, message",
     [
-        ("http://api.example.com", messages.URL_NOT_HTTPS),
-        ("api.example.com", messages.URL_NOT_HTTPS),
-        ("https://", messages.URL_NOT_HTTPS),
-        ("ftp://api.example.com", messages.URL_NOT_HTTPS),
-        ("https://user:pass@api.example.com", messages.URL_HAS_CREDENTIALS),
-        ("https://good.example@evil.example", messages.URL_HAS_CREDENTIALS),
-        ("https://api.example.com/#frag", messages.URL_HAS_QUERY_OR_FRAGMENT),
-        ("https://api.example.com/?a=1", messages.URL_HAS_QUERY_OR_FRAGMENT),
-        ("https://api.example.com:99999", messages.URL_NOT_HTTPS),
-        ("https://api .example.com", messages.URL_NOT_HTTPS),
+        ("http://api.example.com", validators.URL_NOT_HTTPS),
+        ("api.example.com", validators.URL_NOT_HTTPS),
+        ("https://", validators.URL_NOT_HTTPS),
+        ("ftp://api.example.com", validators.URL_NOT_HTTPS),
+        ("https://user:pass@api.example.com", validators.URL_HAS_CREDENTIALS),
+        ("https://good.example@evil.example", validators.URL_HAS_CREDENTIALS),
+        ("https://api.example.com/#frag", validators.URL_HAS_QUERY_OR_FRAGMENT),
+        ("https://api.example.com/?a=1", validators.URL_HAS_QUERY_OR_FRAGMENT),
+        ("https://api.example.com:99999", validators.URL_NOT_HTTPS),
+        ("https://api .example.com", validators.URL_NOT_HTTPS),
     ],
 )
 def test_base_url_must_be_https_host_port_path(base_url, message):
@@ -249,7 +250,7 @@ def test_a_connection_kept_by_a_deployed_version_says_so(admin_user):
 def test_the_admin_shows_connections_and_their_trail_but_changes_neither(
     client, superuser, admin_user
 ):
-    from cloudfunctions.connection_auth import ConnectionTokenStore
+    from cloudfunctions.connections.providers import ConnectionTokenStore
     from tests.cloudfunctions.factories import OAuthConnectionFactory
 
     connection = OAuthConnectionFactory(base_url="https://api.example.com")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cloudfunctions import cel
-from cloudfunctions.curl_import import (
+from cloudfunctions.step.curl_import import (
     BEARER_NOT_COPIED,
     BODY_NOT_JSON,
     COOKIES_NOT_COPIED,
@@ -434,7 +434,7 @@ def test_cel_string_literal_round_trips_awkward_text(text):
 
 
 def test_credentials_in_a_json_body_are_not_copied():
-    from cloudfunctions.curl_import import curl_import as run_import
+    from cloudfunctions.step.curl_import import curl_import as run_import
 
     result = run_import(
         """curl https://api.example.com/v1/x -d '{"client_secret": "s3cr3t-value", "name": "a"}'""",
@@ -445,7 +445,7 @@ def test_credentials_in_a_json_body_are_not_copied():
 
 
 def test_a_deeply_nested_body_is_kept_as_text():
-    from cloudfunctions.curl_import import curl_import as run_import
+    from cloudfunctions.step.curl_import import curl_import as run_import
 
     body = "[" * 5000 + "]" * 5000
     result = run_import(f"curl https://api.example.com/x -d '{body}'", base_url=None)

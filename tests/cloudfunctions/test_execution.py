@@ -8,11 +8,12 @@ import time
 import pytest
 from werkzeug import Request, Response
 
-from cloudfunctions import errors
-from cloudfunctions.checks import HEADER_SET_WHEN_SENT, iter_problems
-from cloudfunctions.execution import BODY_NOT_FINITE, cloud_function_execute
-from cloudfunctions.redaction import MASK
-from cloudfunctions.urls_build import URI_CHANGES_HOST, URI_CLIMBS_OUT, UnsafeURI, build_url
+from cloudfunctions.http import errors
+from cloudfunctions.http.headers import HEADER_SET_WHEN_SENT
+from cloudfunctions.http.redaction import MASK
+from cloudfunctions.http.url_builder import URI_CHANGES_HOST, URI_CLIMBS_OUT, UnsafeURI, build_url
+from cloudfunctions.step.checks import iter_problems
+from cloudfunctions.step.execution import BODY_NOT_FINITE, cloud_function_execute
 from tests.cloudfunctions.factories import (
     MARKERS,
     ApiKeyConnectionFactory,
@@ -226,7 +227,7 @@ def test_ssrf_refusals_with_the_loopback_allowlist_off(
 
 
 def test_secrets_echoed_back_are_masked_in_result_and_stored_run(api, designer):
-    from orchestration.services import step_run_record
+    from orchestration.processes.services import step_run_record
 
     connection, server = api
     connection.api_key_location = "query"
@@ -404,7 +405,7 @@ def test_test_runs_are_limited_per_user(api, designer_client, settings):
 
 
 def test_binary_answers_with_nul_bytes_are_stored_safely(api, designer):
-    from orchestration.services import step_run_record
+    from orchestration.processes.services import step_run_record
 
     connection, server = api
     server.expect_request("/api/v1/charges").respond_with_data(

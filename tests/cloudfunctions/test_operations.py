@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 
 from cloudfunctions import cel
-from cloudfunctions.operations import (
+from cloudfunctions.step.operations import (
     MAX_BODY_DEPTH,
     SUMMARY_LENGTH,
     UNKNOWN_OPERATION,

@@ -8,8 +8,8 @@ from urllib.parse import quote
 import pytest
 from werkzeug import Request, Response
 
-from cloudfunctions.execution import cloud_function_execute
-from cloudfunctions.redaction import MASK, Redactor
+from cloudfunctions.http.redaction import MASK, Redactor
+from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import MARKERS, ApiKeyConnectionFactory, CloudFunctionFactory
 
 SECRET = "sk/live+Zq9=äb"

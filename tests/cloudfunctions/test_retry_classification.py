@@ -14,16 +14,18 @@ import time
 import pytest
 from werkzeug import Request, Response
 
-from cloudfunctions import errors
-from cloudfunctions.auth import AuthError
-from cloudfunctions.auth.oauth2 import (
+from cloudfunctions.connections.auth import AuthError
+from cloudfunctions.connections.auth.oauth2 import (
     MemoryTokenStore,
     OAuth2ClientCredentials,
     TokenEndpointError,
 )
-from cloudfunctions.execution import cloud_function_execute
-from orchestration import deployments, engine
+from cloudfunctions.http import errors
+from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
+from orchestration.processes import deployments
+from orchestration.runs import engine
+from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     CloudFunctionFactory,
     EventFactory,
@@ -191,7 +193,7 @@ def test_token_endpoint_answers_are_classified(
 def test_expiry_times_authlib_reads_are_accepted(
     outbound_tls, tls_httpserver, oauth_token_server, admin_user, fields
 ):
-    from cloudfunctions.connection_test import connection_test_run
+    from cloudfunctions.connections.probe import connection_test_run
 
     tls_httpserver.expect_request("/odd/token").respond_with_response(_token_answer(**fields))
     cf = oauth_function(oauth_token_server, token_url=tls_httpserver.url_for("/odd/token"))
@@ -291,7 +293,7 @@ def _deploy(cf):
 
 
 def _run(process) -> Run:
-    run = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
     engine.execute(run.pk)
     run.refresh_from_db()
     return run

@@ -47,7 +47,7 @@ def test_exports_leave_secrets_out(all_kinds):
 
     from django.core.management import call_command
 
-    from cloudfunctions.connection_auth import ConnectionTokenStore
+    from cloudfunctions.connections.providers import ConnectionTokenStore
 
     ConnectionTokenStore(all_kinds[1].pk).save({"access_token": "TOKEN-MARKER-1", "expires_at": 1})
     out = StringIO()

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from cloudfunctions.checks import iter_problems
 from cloudfunctions.models import CloudFunction
+from cloudfunctions.step.checks import iter_problems
 from orchestration.models import CompletionEvent
 from tests import factories as user_factories
 from tests.cloudfunctions.factories import (

@@ -16,8 +16,8 @@ import requests
 import trustme
 from werkzeug import Response
 
-from cloudfunctions import errors, transport
-from cloudfunctions.transport import GuardedSession, OutboundError, send
+from cloudfunctions.http import errors, transport
+from cloudfunctions.http.transport import GuardedSession, OutboundError, send
 
 MARKER = "SECRET-MARKER-apikey-7f3a"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration import deployments
+from orchestration.processes import deployments
 from tests.cloudfunctions.factories import ApiKeyConnectionFactory
 from tests.orchestration.runs import deployed_process
 

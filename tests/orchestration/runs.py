@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from orchestration import deployments, engine
 from orchestration.models import Run
+from orchestration.processes import deployments
+from orchestration.runs import engine
+from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     CloudFunctionFactory,
     EventFactory,
@@ -36,7 +38,7 @@ def deployed_process(connection, *uris, **kwargs):
 
 def run_to_end(process, data=None) -> Run:
     """Start a run and execute it here, as a worker would."""
-    run = engine.run_start(process=process, trigger=Run.Trigger.UI, input=data or {})
+    run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input=data or {})
     engine.execute(run.pk)
     run.refresh_from_db()
     return run

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from orchestration.roles import CONNECTION_ADMINS, DESIGNERS
+from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS
 
 pytestmark = pytest.mark.django_db
 

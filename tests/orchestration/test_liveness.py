@@ -13,8 +13,9 @@ import pytest
 from django.db import connections
 from werkzeug import Request, Response
 
-from orchestration import engine, liveness
 from orchestration.models import Run
+from orchestration.runs import engine, liveness
+from orchestration.runs import services as run_services
 from tests.orchestration.runs import deployed_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +58,7 @@ def test_a_slow_step_keeps_its_run_alive_through_a_sweep(api, settings, beat_eve
     settings.RUN_HEARTBEAT_SECONDS = beat_every
     connection, server = api
     reaped = _meanwhile(server, "/v1/slow", liveness.runs_reap_stale)
-    run = engine.run_start(
+    run = run_services.run_start(
         process=deployed_process(connection, '"/v1/slow"'), trigger="ui", input={}
     )
     status = engine.execute(run.pk)
@@ -72,8 +73,10 @@ def test_a_slow_step_keeps_its_run_alive_through_a_sweep(api, settings, beat_eve
 def test_cancelling_a_running_run_stops_it_before_the_next_step(api, designer):
     connection, server = api
     process = deployed_process(connection, '"/v1/slow"', '"/v1/next"')
-    run = engine.run_start(process=process, trigger="ui", input={})
-    cancelled = _meanwhile(server, "/v1/slow", lambda: engine.run_cancel(run=run, actor=designer))
+    run = run_services.run_start(process=process, trigger="ui", input={})
+    cancelled = _meanwhile(
+        server, "/v1/slow", lambda: run_services.run_cancel(run=run, actor=designer)
+    )
     server.expect_request("/v1/next").respond_with_json({})
     assert engine.execute(run.pk) == Run.Status.CANCELLED
     run.refresh_from_db()

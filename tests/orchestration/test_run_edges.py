@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.urls import reverse
 
-from orchestration import engine
 from orchestration.models import Run
+from orchestration.runs import engine
+from orchestration.runs import services as run_services
 from tests.orchestration.runs import deployed_process, run_to_end
 
 pytestmark = pytest.mark.django_db
@@ -100,12 +101,12 @@ def test_a_failed_run_is_re_run_once(api, designer, designer_client):
     page = designer_client.get(failed.get_absolute_url()).content.decode()
     assert f'Re-run as <a href="{again.get_absolute_url()}">run #{again.pk}</a>' in page
     assert "Re-run from failed step" not in page
-    with pytest.raises(engine.RunRefused):
-        engine.run_rerun(run=failed, actor=designer)
+    with pytest.raises(run_services.RunRefused):
+        run_services.run_rerun(run=failed, actor=designer)
 
 
 def test_an_unexpected_error_around_the_steps_fails_the_run(api, monkeypatch, caplog):
-    from cloudfunctions.step_kind import CloudFunctionKind
+    from cloudfunctions.step.kind import CloudFunctionKind
 
     connection, server = api
     process = deployed_process(connection, '"/v1/x"')
@@ -124,7 +125,7 @@ def test_an_unexpected_error_around_the_steps_fails_the_run(api, monkeypatch, ca
 def test_the_runs_page_polls_itself_after_a_post_and_pages_keep_the_filter(designer_client, hooked):
     process, _, _ = hooked
     for _ in range(30):
-        engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+        run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
     rotated = designer_client.post(reverse("webhook-rotate", args=[process.pk]))
     runs_url = reverse("process-runs", args=[process.pk])
     # The token page was answered to a POST: its polling must ask the runs page, not the POST URL.
@@ -154,13 +155,13 @@ def test_a_run_the_queue_does_not_take_fails_saying_so(client, hooked, designer_
         rerun = designer_client.post(reverse("run-rerun", args=[first.pk]), follow=True)
         assert f"Run #{first.pk + 3} could not be queued." in rerun.content.decode()
     assert hooked_response.status_code == 503
-    assert hooked_response.json()["error"] == engine.QUEUE_UNAVAILABLE
+    assert hooked_response.json()["error"] == run_services.QUEUE_UNAVAILABLE
     runs = Run.objects.order_by("pk")
     assert [run.status for run in runs] == [Run.Status.FAILED] * 4
     assert runs[0].input == {"a": 1}  # kept, for a re-run from the top
     assert ui.url == runs[1].get_absolute_url()
     page = designer_client.get(ui.url).content.decode()
-    assert engine.QUEUE_UNAVAILABLE in page and "Re-run from failed step" in page
+    assert run_services.QUEUE_UNAVAILABLE in page and "Re-run from failed step" in page
 
 
 @pytest.mark.django_db(transaction=True)
@@ -179,9 +180,9 @@ def test_two_re_runs_at_the_same_moment_start_one_run(api, designer):
 
         barrier.wait()
         try:
-            engine.run_rerun(run=failed, actor=designer)
+            run_services.run_rerun(run=failed, actor=designer)
             outcomes.append("started")
-        except engine.RunRefused:
+        except run_services.RunRefused:
             outcomes.append("refused")
         finally:
             connections.close_all()

@@ -13,10 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 from werkzeug import Request, Response
 
-from cloudfunctions.execution import idempotency_token
 from cloudfunctions.models import CloudFunction
-from orchestration import deployments, engine
+from cloudfunctions.step.execution import idempotency_token
 from orchestration.models import Process, Run, StepRun
+from orchestration.processes import deployments
+from orchestration.runs import engine
+from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     ProcessFactory,
     StepFactory,
@@ -128,8 +130,8 @@ def test_retries_stop_at_the_steps_limit(api):
 def test_a_cancelled_run_is_not_executed(api, designer):
     connection, server = api
     process = deployed_process(connection, '"/v1/x"')
-    run = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
-    assert engine.run_cancel(run=run, actor=designer)
+    run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    assert run_services.run_cancel(run=run, actor=designer)
     assert engine.execute(run.pk) == Run.Status.CANCELLED
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELLED and "dana" in run.error_message
@@ -145,7 +147,7 @@ def test_rerun_from_the_failed_step_with_the_captures_it_had(api, designer):
     assert failed.status == Run.Status.FAILED and failed.next_position == 1
     server.clear()
     server.expect_request("/v1/two/i_1").respond_with_json({"done": True})
-    again = engine.run_rerun(run=failed, actor=designer)
+    again = run_services.run_rerun(run=failed, actor=designer)
     engine.execute(again.pk)
     again.refresh_from_db()
     assert again.status == Run.Status.SUCCEEDED
@@ -225,7 +227,7 @@ def test_run_now_and_command_return_the_run_id(designer_client, hooked, capsys):
 def test_run_history_pages(designer_client, hooked):
     process, _, _ = hooked
     done = run_to_end(process)
-    queued = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    queued = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
     page = designer_client.get(reverse("process-runs", args=[process.pk])).content.decode()
     assert f"#{done.pk}" in page and f"#{queued.pk}" in page and 'hx-trigger="every 2s"' in page
     only_ok = designer_client.get(
@@ -277,7 +279,7 @@ def test_deployed_versions_cannot_be_deleted_tested_or_given_samples(api, design
 
 
 def test_a_step_that_raises_fails_the_run_instead_of_hanging(api, monkeypatch):
-    from cloudfunctions.step_kind import CloudFunctionKind
+    from cloudfunctions.step.kind import CloudFunctionKind
 
     connection, _ = api
     process = deployed_process(connection, '"/v1/a"')
@@ -369,14 +371,14 @@ def test_a_run_whose_worker_stopped_is_failed_and_can_be_rerun(api, designer, se
     process = deployed_process(connection, '"/v1/one"', '"/v1/two/" + events["step1.done"].body.id')
     silent = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS + 60)
     # What a worker killed during step two leaves behind: running, silent since.
-    lost = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    lost = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
     Run.objects.filter(pk=lost.pk).update(
         status=Run.Status.RUNNING,
         next_position=1,
         events={"step1.done": {"body": {"id": "i_1"}}},
         heartbeat_at=silent,
     )
-    alive = engine.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    alive = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
     Run.objects.filter(pk=alive.pk).update(status=Run.Status.RUNNING, heartbeat_at=timezone.now())
 
     assert run_to_end(process).status == Run.Status.SUCCEEDED  # any worker's next run sweeps
@@ -389,7 +391,7 @@ def test_a_run_whose_worker_stopped_is_failed_and_can_be_rerun(api, designer, se
 
     server.clear()
     server.expect_request("/v1/two/i_1").respond_with_json({"done": True})
-    again = engine.run_rerun(run=lost, actor=designer)
+    again = run_services.run_rerun(run=lost, actor=designer)
     assert engine.execute(again.pk) == Run.Status.SUCCEEDED
     assert [request.path for request, _ in server.log] == ["/v1/two/i_1"]
 
@@ -400,7 +402,9 @@ def test_a_run_whose_worker_stopped_is_failed_and_can_be_rerun(api, designer, se
 
 def test_a_running_run_shows_its_last_sign_of_life(api, designer_client):
     connection, _ = api
-    run = engine.run_start(process=deployed_process(connection, '"/v1/a"'), trigger="ui", input={})
+    run = run_services.run_start(
+        process=deployed_process(connection, '"/v1/a"'), trigger="ui", input={}
+    )
     Run.objects.filter(pk=run.pk).update(
         status=Run.Status.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=3)
     )

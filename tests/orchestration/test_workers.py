@@ -14,8 +14,9 @@ from django.db import connection
 from django.test import override_settings
 from werkzeug import Request, Response
 
-from orchestration import deployments, engine
 from orchestration.models import Run
+from orchestration.processes import deployments
+from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
@@ -83,7 +84,7 @@ def test_several_workers_execute_every_step_exactly_once(
     counts = _counting_server(tls_httpserver)
     process = _two_step_process(tls_httpserver.url_for("/").rstrip("/"))
     runs = [
-        engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
+        run_services.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": n})
         for n in range(40)
     ]
     env = worker_env(tls_ca_bundle)
@@ -120,7 +121,9 @@ def test_the_engine_runs_on_rq_with_redis(
         queue = django_rq.get_queue("default", job_class=Job)
         queue.empty()
         with django_capture_on_commit_callbacks(execute=True):
-            run = engine.run_start(process=process, trigger=Run.Trigger.COMMAND, input={"n": 7})
+            run = run_services.run_start(
+                process=process, trigger=Run.Trigger.COMMAND, input={"n": 7}
+            )
         assert queue.count == 1
         SimpleWorker([queue], connection=queue.connection, job_class=Job).work(burst=True)
     run.refresh_from_db()
@@ -149,7 +152,7 @@ def test_a_run_whose_worker_is_killed_is_failed_by_the_next_worker(
     # --no-reload: under the autoreloader the worker would be a child that kill() misses.
     command = [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--no-reload"]
 
-    lost = engine.run_start(process=slow, trigger=Run.Trigger.COMMAND, input={})
+    lost = run_services.run_start(process=slow, trigger=Run.Trigger.COMMAND, input={})
     worker = subprocess.Popen(command + ["--worker-id", "doomed"], cwd=ROOT, env=env)
     try:
         assert reached.wait(120), "the worker never sent the slow request"
@@ -161,7 +164,7 @@ def test_a_run_whose_worker_is_killed_is_failed_by_the_next_worker(
     assert lost.status == Run.Status.RUNNING  # what a dead worker leaves behind
 
     time.sleep(1.5)  # longer than RUN_STALE_AFTER_SECONDS
-    later = engine.run_start(process=fast, trigger=Run.Trigger.COMMAND, input={})
+    later = run_services.run_start(process=fast, trigger=Run.Trigger.COMMAND, input={})
     subprocess.run(command + ["--batch", "--worker-id", "next"], cwd=ROOT, env=env, timeout=120)
     lost.refresh_from_db()
     later.refresh_from_db()

@@ -8,8 +8,8 @@ from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cloudfunctions.execution import cloud_function_execute
 from cloudfunctions.models import CloudFunction
+from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
 from tests.cloudfunctions.test_step_editor import _post, _rows
 

@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection as db
 
 from cloudfunctions import secrets
-from cloudfunctions.connection_test import connection_test_run
-from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.connections.probe import connection_test_run
 from cloudfunctions.models import Connection
+from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import (
     MARKERS,
     AmazonConnectionFactory,

@@ -15,9 +15,9 @@ import pytest
 import trustme
 from werkzeug import Response
 
-from cloudfunctions import errors
-from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.http import errors
 from cloudfunctions.models import Connection
+from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,

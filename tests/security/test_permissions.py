@@ -191,7 +191,7 @@ def test_admin_matrix(client, objects, name, role, method):
 
     from cloudfunctions.models import ConnectionAuditEntry
     from orchestration.models import StepRun
-    from orchestration.tasks import execute_run
+    from orchestration.runs.tasks import execute_run
 
     StepRun.objects.create(step_id=objects["step_pk"], outcome="succeeded", captured={})
     ConnectionAuditEntry.objects.create(connection_name="c", action="created")

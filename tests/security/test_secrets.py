@@ -11,9 +11,9 @@ import pytest
 from django.urls import reverse
 from werkzeug import Response
 
-from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import StepRun
-from orchestration.services import step_run_record
+from orchestration.processes.services import step_run_record
 from tests.cloudfunctions.factories import (
     MARKERS,
     AmazonConnectionFactory,

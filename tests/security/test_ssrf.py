@@ -13,8 +13,8 @@ import socket
 import pytest
 import requests
 
-from cloudfunctions import errors, transport
-from cloudfunctions.execution import cloud_function_execute
+from cloudfunctions.http import errors, transport
+from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import ApiKeyConnectionFactory, CloudFunctionFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from orchestration import throttle
+from orchestration.web import throttle
 from tests import factories
 
 pytestmark = pytest.mark.django_db

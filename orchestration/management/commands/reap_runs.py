@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from orchestration import liveness
+from orchestration.runs import liveness
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestration import engine
 from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.models import Process, Run
+from orchestration.runs import services as run_services
 from orchestration.validators import is_ascii_digits
 
 
@@ -33,9 +33,11 @@ class Command(BaseCommand):
         if not isinstance(data, dict):
             raise CommandError("--input must be a JSON object.")
         try:
-            run = engine.run_start(process=found.get(), trigger=Run.Trigger.COMMAND, input=data)
-        except engine.RunRefused as refused:
+            run = run_services.run_start(
+                process=found.get(), trigger=Run.Trigger.COMMAND, input=data
+            )
+        except run_services.RunRefused as refused:
             raise CommandError(str(refused)) from refused
-        if engine.queue_refused(run):
+        if run_services.queue_refused(run):
             raise CommandError(f"Run {run.pk}: {run.error_message}")
         self.stdout.write(str(run.pk))

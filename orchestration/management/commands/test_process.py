@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from orchestration.models import Process, StepRun
-from orchestration.services import process_test_run
+from orchestration.processes.services import process_test_run
 from orchestration.validators import is_ascii_digits
 
 

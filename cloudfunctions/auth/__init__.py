@@ -1,7 +1,0 @@
-"""Authentication schemes for outbound calls, one module each, behind ``AuthProvider``."""
-
-from __future__ import annotations
-
-from cloudfunctions.auth.base import AuthError, AuthProvider
-
-__all__ = ["AuthError", "AuthProvider"]

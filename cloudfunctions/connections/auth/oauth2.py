@@ -1,0 +1,260 @@
+"""OAuth 2.0 client credentials (RFC 6749 section 4.4) with authlib over the guarded transport."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Literal, Protocol
+
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc6749 import OAuth2Token
+from requests import PreparedRequest
+
+from cloudfunctions.connections.auth.base import AuthError
+from cloudfunctions.http import errors
+from cloudfunctions.http.transport import GuardedMixin, host_of, retry_after_seconds
+from orchestration.jsontext import JSONTextError, parse_json
+from orchestration.validators import is_ascii_digits
+
+# Only well-known error codes are echoed: the rest of the answer is free text a server may
+# fill with whatever it received, credentials included.
+_KNOWN_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
+# Codes that say "try again later" (RFC 6749 section 4.1.2.1), whatever the status they come
+# with; every other error response is a definitive refusal (section 5.2) that a retry would
+# only repeat, and repeated bad client credentials can get the client locked out.
+_TRANSIENT_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+
+
+class TokenEndpointError(AuthError):
+    """The token endpoint answered without a usable token.
+
+    ``retryable`` is true only for a transient answer (HTTP 429 or 5xx, or a "try again
+    later" error code); ``retry_after`` is its Retry-After in seconds, when it gave one.
+    An endpoint that could not be reached at all raises the transport's ``OutboundError``.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+        super().__init__("token", message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"TokenEndpointError({self.message!r}, retryable={self.retryable!r})"
+
+
+class TokenStore(Protocol):
+    def load(self) -> dict[str, Any] | None:
+        """Return the cached token, or None."""
+
+    def save(self, token: dict[str, Any]) -> None:
+        """Replace the cached token."""
+
+    def lock(self) -> AbstractContextManager[object]:
+        """Return a lock held while a token is being fetched, shared by all callers."""
+
+
+class MemoryTokenStore:
+    """A process-local TokenStore."""
+
+    def __init__(self) -> None:
+        self._token: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "<MemoryTokenStore>"
+
+    def load(self) -> dict[str, Any] | None:
+        return dict(self._token) if self._token else None
+
+    def save(self, token: dict[str, Any]) -> None:
+        self._token = dict(token)
+
+    def lock(self) -> AbstractContextManager[object]:
+        return self._lock
+
+
+class GuardedOAuth2Session(GuardedMixin, OAuth2Session):
+    """authlib's OAuth2Session whose HTTP goes through the guarded transport."""
+
+    def __init__(self, allowed_hosts: Collection[str], **kwargs: Any):
+        OAuth2Session.__init__(self, **kwargs)
+        self._guard(allowed_hosts)
+
+
+class OAuth2ClientCredentials:
+    """Bearer tokens from the client credentials grant, cached in a TokenStore."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        token_url: str,
+        store: TokenStore,
+        scopes: Sequence[str] = (),
+        refresh_url: str | None = None,
+        auth_method: Literal["client_secret_basic", "client_secret_post"] = ("client_secret_basic"),
+        leeway: int = 60,
+    ):
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.token_url = token_url
+        self.refresh_url = refresh_url or token_url
+        self.scopes = list(scopes)
+        self.store = store
+        self.auth_method = auth_method
+        self.leeway = leeway
+        self._sent_access_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<OAuth2ClientCredentials {self.client_id!r} at {host_of(self.token_url)}>"
+
+    def apply(self, request: PreparedRequest) -> PreparedRequest:
+        token = self._usable_token()
+        self._sent_access_token = token["access_token"]
+        request.headers["Authorization"] = f"Bearer {token['access_token']}"
+        return request
+
+    def renew(self) -> bool:
+        """Replace the token the API just refused, unless another caller already did."""
+        with self.store.lock():
+            token = self.store.load()
+            if token and token["access_token"] == self._sent_access_token:
+                self.store.save(self._renewed(token))
+            elif not self._is_usable(token):
+                self.store.save(self._fetch())
+        return True
+
+    def fetch_token_for_test(self) -> dict[str, Any]:
+        """Fetch and cache a new token; return what it grants, without the token itself."""
+        with self.store.lock():
+            token = self._fetch()
+            self.store.save(token)
+        return {key: token[key] for key in ("token_type", "expires_in", "scope") if key in token}
+
+    def secrets(self) -> list[str]:
+        token = self.store.load() or {}
+        # The token actually sent may differ from the stored one if another caller renewed.
+        found = [
+            self._client_secret,
+            self._sent_access_token,
+            token.get("access_token"),
+            token.get("refresh_token"),
+        ]
+        return [value for value in found if isinstance(value, str) and value]
+
+    def _usable_token(self) -> dict[str, Any]:
+        token = self.store.load()
+        if self._is_usable(token):
+            return token
+        with self.store.lock():
+            # Whoever held the lock before us may have fetched one already.
+            token = self.store.load()
+            if not self._is_usable(token):
+                token = self._renewed(token)
+                self.store.save(token)
+        return token
+
+    def _is_usable(self, token: dict[str, Any] | None) -> bool:
+        if not token or not token.get("access_token"):
+            return False
+        return not OAuth2Token.from_dict(token).is_expired(leeway=self.leeway)
+
+    def _renewed(self, token: dict[str, Any] | None) -> dict[str, Any]:
+        if token and token.get("refresh_token"):
+            try:
+                return self._refresh(token["refresh_token"])
+            except AuthError:
+                pass  # a refused refresh token (invalid_grant): start over with the client's own
+        return self._fetch()
+
+    def _fetch(self) -> dict[str, Any]:
+        with self._session() as session:
+            return dict(session.fetch_token())
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        with self._session() as session:
+            return dict(session.refresh_token(self.refresh_url, refresh_token=refresh_token))
+
+    def _session(self) -> GuardedOAuth2Session:
+        session = GuardedOAuth2Session(
+            {host_of(self.token_url), host_of(self.refresh_url)},
+            client_id=self.client_id,
+            client_secret=self._client_secret,
+            scope=" ".join(self.scopes) or None,
+            token_endpoint=self.token_url,
+            grant_type="client_credentials",
+            token_endpoint_auth_method=self.auth_method,
+            leeway=self.leeway,
+        )
+        session.register_compliance_hook("access_token_response", _check_token_response)
+        session.register_compliance_hook("refresh_token_response", _check_token_response)
+        return session
+
+
+def _check_token_response(response: requests.Response) -> requests.Response:
+    # Runs before authlib parses the response, whose own errors quote the full URL.
+    host = host_of(response.url)
+    status = response.status_code
+    transient = status == 429 or status >= 500
+    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if transient else None
+
+    def refused(message: str, *, retryable: bool = transient) -> TokenEndpointError:
+        return TokenEndpointError(
+            message, retryable=retryable, retry_after=retry_after if retryable else None
+        )
+
+    if response.truncated:
+        raise refused(errors.AUTH_TOKEN_TRUNCATED.format(host=host))
+    if 300 <= status < 400:
+        raise refused(errors.AUTH_TOKEN_REDIRECT.format(host=host, status=status))
+    try:
+        data = parse_json(response.content)
+    except JSONTextError:
+        data = None
+    if isinstance(data, dict) and "error" in data:
+        code = str(data["error"])
+        code = code if code in _KNOWN_ERRORS else "unknown error"
+        raise refused(
+            errors.AUTH_TOKEN_REJECTED.format(host=host, error=code),
+            retryable=transient or code in _TRANSIENT_ERRORS,
+        )
+    if status >= 400:
+        raise refused(errors.AUTH_TOKEN_HTTP_STATUS.format(host=host, status=status))
+    if not isinstance(data, dict):
+        raise refused(errors.AUTH_TOKEN_NOT_JSON.format(host=host))
+    if not isinstance(data.get("access_token"), str) or not data["access_token"]:
+        raise refused(errors.AUTH_TOKEN_MISSING.format(host=host))
+    # authlib turns these into ints: "soon" or [1] would crash it rather than fail cleanly. An
+    # expires_at it cannot read (a date, say) it drops for expires_in, so text may pass.
+    expires_at = data.get("expires_at")
+    if not _seconds(data.get("expires_in")) or not (
+        isinstance(expires_at, str) or _seconds(expires_at)
+    ):
+        raise refused(errors.AUTH_TOKEN_BAD_EXPIRY.format(host=host))
+    return response
+
+
+def _seconds(value) -> bool:
+    """Whether a token's expiry is absent or a number of seconds that fits a timestamp (ten
+    digits reach the year 2286)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return is_ascii_digits(value) and len(value) <= 10
+    # JSON numbers are finite here: parse_json refuses the others.
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 10**10

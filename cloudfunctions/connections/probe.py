@@ -1,0 +1,78 @@
+"""Test connection: one real, harmless call that proves the settings and credentials work."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import requests
+
+from cloudfunctions import amazon_connect
+from cloudfunctions.connections import services
+from cloudfunctions.connections.auth import AuthError
+from cloudfunctions.connections.providers import auth_for
+from cloudfunctions.http import transport
+from cloudfunctions.http.redaction import Redactor
+from cloudfunctions.models import Connection
+from cloudfunctions.secrets import SecretDecryptionError
+from orchestration.failures import log_unexpected
+
+logger = logging.getLogger(__name__)
+
+TOKEN_RECEIVED = "Token received from {host} ({details})."
+REACHED = "{host} answered HTTP {status}."
+CREDENTIALS_REFUSED = "{host} refused the credentials (HTTP {status})."
+TEST_CRASHED = "The test failed unexpectedly; the details are in the server log."
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    summary: str
+    duration_ms: float
+    status: int | None = None
+
+
+def _list_instances_path() -> str:
+    """Where ListInstances lives, from the Amazon Connect service model boto3 ships."""
+    return amazon_connect.service_model().operation_model("ListInstances").http["requestUri"]
+
+
+def _probe(connection: Connection) -> tuple[bool, str, int | None]:
+    provider = auth_for(connection)
+    if connection.auth_type == Connection.AuthType.OAUTH2 and not connection.is_amazon_connect:
+        grant = provider.fetch_token_for_test()
+        details = ", ".join(f"{key} {value}" for key, value in grant.items()) or "no details"
+        token_host = transport.host_of(connection.token_url)
+        return True, TOKEN_RECEIVED.format(host=token_host, details=details), None
+    base = connection.endpoint.rstrip("/")
+    path = _list_instances_path() if connection.is_amazon_connect else "/"
+    prepared = provider.apply(requests.Request("GET", base + path).prepare())
+    host = transport.host_of(base)
+    response = transport.send(prepared, allowed_hosts={host})
+    status = response.status
+    if status in (401, 403):
+        return False, CREDENTIALS_REFUSED.format(host=host, status=status), status
+    return status < 400, REACHED.format(host=host, status=status), status
+
+
+def connection_test_run(*, connection: Connection, actor) -> ConnectionTestResult:
+    """Run the probe, record its outcome on the connection and in the audit trail."""
+    started = time.monotonic()
+    redact = Redactor(getattr(connection, name) for name in Connection.SECRET_FIELDS)
+    status = None
+    try:
+        ok, summary, status = _probe(connection)
+    except (AuthError, transport.OutboundError) as error:
+        ok, summary = False, error.message
+    except SecretDecryptionError as error:
+        ok, summary = False, str(error)
+    except Exception as error:
+        # Never a 500 for an API's odd answer.
+        log_unexpected(logger, f"Testing connection {connection.pk} failed", error)
+        ok, summary = False, TEST_CRASHED
+    summary = redact.text(summary)
+    result = ConnectionTestResult(ok, summary, (time.monotonic() - started) * 1000, status)
+    services.connection_record_test(connection=connection, actor=actor, ok=ok, summary=summary)
+    return result

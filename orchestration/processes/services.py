@@ -1,0 +1,227 @@
+"""Writes for processes and steps."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils.text import slugify
+
+from orchestration.models import CompletionEvent, Process, Step, StepRun
+from orchestration.processes import step_kinds
+from orchestration.processes.step_kinds import StepResult
+
+
+def with_suffix(name: str, suffix: str) -> str:
+    """Append suffix, shortening name so the result still fits Process.name."""
+    limit = Process._meta.get_field("name").max_length
+    return name[: limit - len(suffix)] + suffix
+
+
+def process_create(*, actor, name: str, description: str = "") -> Process:
+    process = Process(name=name, description=description, created_by=actor)
+    process.full_clean()
+    process.save()
+    return process
+
+
+@transaction.atomic
+def process_duplicate(*, process: Process, actor) -> Process:
+    """Copy a process with its steps, events and step configuration, as a new draft."""
+    copy = Process.objects.create(
+        name=with_suffix(process.name, " (copy)"),
+        description=process.description,
+        test_input=process.test_input,
+        created_by=actor,
+    )
+    process_copy_contents(source=process, target=copy)
+    return copy
+
+
+def process_copy_contents(*, source: Process, target: Process) -> None:
+    """Copy a process's completion events and steps, with each step kind's configuration."""
+    for event in source.events.all():
+        CompletionEvent.objects.create(
+            process=target,
+            name=event.name,
+            description=event.description,
+            sample_payload=event.sample_payload,
+        )
+    for step in source.steps.order_by("position", "pk"):
+        new_step = Step.objects.create(
+            process=target,
+            name=step.name,
+            key=step.key,
+            position=step.position,
+            kind=step.kind,
+            max_attempts=step.max_attempts,
+            problems=step.problems,
+        )
+        step_kinds.get(step.kind).copy(step, new_step)
+
+
+def _unique_key(process: Process, name: str, exclude_pk: int | None = None) -> str:
+    base = slugify(name)[:90] or "step"
+    taken = set(process.steps.exclude(pk=exclude_pk).values_list("key", flat=True))
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    return key
+
+
+@transaction.atomic
+def step_create(
+    *, process: Process, actor, name: str, kind: str = Step.Kind.CLOUD_FUNCTION
+) -> Step:
+    position = (process.steps.aggregate(m=Max("position"))["m"] or 0) + 1
+    step = Step(
+        process=process,
+        name=name,
+        key=_unique_key(process, name),
+        position=position,
+        kind=kind,
+        updated_by=actor,
+    )
+    step.full_clean()
+    step.save()
+    step_refresh_problems(process=process)
+    return step
+
+
+def step_rename(*, step: Step, actor, name: str) -> Step:
+    step.name = name
+    step.key = _unique_key(step.process, name, exclude_pk=step.pk)
+    step.updated_by = actor
+    step.full_clean()
+    step.save(update_fields=["name", "key", "updated_by", "updated_at"])
+    return step
+
+
+@transaction.atomic
+def step_move(*, step: Step, offset: int) -> None:
+    """Move a step up (-1) or down (+1), renumbering positions densely."""
+    steps = list(step.process.steps.select_for_update().order_by("position", "pk"))
+    index = next(i for i, s in enumerate(steps) if s.pk == step.pk)
+    target = max(0, min(len(steps) - 1, index + offset))
+    steps.insert(target, steps.pop(index))
+    for position, s in enumerate(steps, start=1):
+        s.position = position
+    Step.objects.bulk_update(steps, ["position"])
+    step_refresh_problems(process=step.process)
+
+
+@transaction.atomic
+def step_delete(*, step: Step) -> None:
+    process = step.process
+    step.delete()
+    step_refresh_problems(process=process)
+
+
+def step_refresh_problems(*, process: Process) -> None:
+    """Recompute every step's problems: moving or deleting a step changes what is earlier."""
+    earlier: set[str] = set()
+    changed = []
+    related = step_kinds.select_related_all()
+    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
+    for step in steps:
+        kind = step_kinds.get(step.kind)
+        problems = kind.problems(step, earlier_events=set(earlier))
+        if problems != step.problems:
+            step.problems = problems
+            changed.append(step)
+        if name := kind.event_name(step):
+            earlier.add(name)
+    if changed:
+        Step.objects.bulk_update(changed, ["problems"])
+
+
+def step_run_record(
+    *,
+    step: Step,
+    actor,
+    result: StepResult,
+    is_test: bool,
+    run=None,
+    attempt: int = 1,
+    events: dict[str, CompletionEvent] | None = None,
+) -> StepRun:
+    """Store one run of a step and the completion event it emitted (its payload is the capture).
+
+    `events` maps event names to events when the caller has them at hand (the engine).
+    """
+    event_name = step_kinds.get(step.kind).event_name(step) if result.ok else None
+    event = None
+    if event_name:
+        event = (
+            events.get(event_name)
+            if events is not None
+            else step.process.events.filter(name=event_name).first()
+        )
+    return StepRun.objects.create(
+        step=step,
+        started_by=actor,
+        is_test=is_test,
+        run=run,
+        attempt=attempt,
+        duration_ms=result.duration_ms,
+        outcome=StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED,
+        request=result.request,
+        captured=result.payload,
+        error_stage=result.error_stage,
+        error_message=result.error_message,
+        event=event,
+    )
+
+
+def step_test_run(*, step: Step, actor) -> StepRun:
+    """Run one step now, on the test context of the steps before it, and record it."""
+    from orchestration.processes.selectors import test_context
+
+    context = test_context(process=step.process, before_step=step)
+    result = step_kinds.get(step.kind).run(step, context=context)
+    return step_run_record(step=step, actor=actor, result=result, is_test=True)
+
+
+def process_side_effects(*, process: Process) -> list[tuple[str, str]]:
+    """(step name, what it may change) for each step a Test would run that is not a read."""
+    related = step_kinds.select_related_all()
+    steps = process.steps.select_related(*related).order_by("position", "pk")
+    effects = [(step.name, step_kinds.get(step.kind).side_effect(step)) for step in steps]
+    return [(name, effect) for name, effect in effects if effect]
+
+
+def process_test_run(*, process: Process, actor) -> list[StepRun]:
+    """Run every step in order on the test input, each on the captures of the ones before.
+
+    Stops at the first failure; the returned runs say how far it got and why it stopped.
+    """
+    context = {"trigger": process.test_input or {}, "events": {}}
+    runs = []
+    related = step_kinds.select_related_all()
+    for step in process.steps.select_related(*related).order_by("position", "pk"):
+        kind = step_kinds.get(step.kind)
+        result = kind.run(step, context=context)
+        runs.append(step_run_record(step=step, actor=actor, result=result, is_test=True))
+        if not result.ok:
+            break
+        if name := kind.event_name(step):
+            context["events"][name] = result.payload
+    return runs
+
+
+def event_sample_set(*, event: CompletionEvent, payload: dict | None) -> None:
+    """Use a hand-written payload for mapping (None clears it)."""
+    event.sample_payload = payload
+    event.save(update_fields=["sample_payload"])
+
+
+def event_sample_pin(*, event: CompletionEvent) -> bool:
+    """Pin the payload of the event's latest emission; return False when it was never emitted."""
+    run = (
+        StepRun.objects.filter(event=event, outcome=StepRun.Outcome.SUCCEEDED)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    if run is None:
+        return False
+    event_sample_set(event=event, payload=run.captured)
+    return True

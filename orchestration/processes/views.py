@@ -1,0 +1,226 @@
+"""Process pages: the list and the editor. Every signed-in user may look; designers edit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from orchestration.models import CompletionEvent, Process, Step, StepRun
+from orchestration.processes import drafts, selectors, services, step_kinds
+from orchestration.processes.forms import ProcessForm, SamplePayloadForm, StepNameForm
+from orchestration.validators import is_ascii_digits
+from orchestration.web.roles import designer_required, is_designer
+from orchestration.web.throttle import Throttled, check_test_run_allowed
+
+
+@require_GET
+def home(request):
+    return redirect("process-list")
+
+
+@require_GET
+def process_list(request):
+    search = request.GET.get("q", "").strip()  # drafts only: versions live under their draft
+    page = Paginator(selectors.process_list(search=search), 50).get_page(request.GET.get("page"))
+    return render(
+        request, "orchestration/process_list.html", {"page": page, "processes": page, "q": search}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@designer_required
+def process_create(request):
+    form = ProcessForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        process = services.process_create(
+            actor=request.user,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+        )
+        process.test_input = form.cleaned_data["test_input"]
+        process.save(update_fields=["test_input"])
+        messages.success(request, f"Process “{process.name}” created. Add its first step.")
+        return redirect(process)
+    return render(request, "orchestration/process_create.html", {"form": form})
+
+
+@require_POST
+@designer_required
+def process_duplicate(request, pk: int):
+    copy = services.process_duplicate(process=get_object_or_404(Process, pk=pk), actor=request.user)
+    messages.success(request, f"Created “{copy.name}”.")
+    return redirect(copy)
+
+
+@require_http_methods(["GET", "POST"])
+@designer_required
+def process_delete(request, pk: int):
+    process = get_object_or_404(Process, pk=pk)
+    check_editable(request, process)
+    if request.method == "POST":
+        process.delete()
+        messages.success(request, f"Process “{process.name}” deleted.")
+        return redirect("process-list")
+    return render(request, "orchestration/process_delete.html", {"process": process})
+
+
+def editor_context(process: Process, **extra) -> dict:
+    """What every editor page shows: the process, its steps in order and their last test."""
+    steps = list(process.steps.order_by("position", "pk"))
+    latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
+    for step in steps:
+        step.last_run = latest.get(step.pk)
+    context = {"process": process, "steps": steps, "step_form": StepNameForm(), **extra}
+    if process.is_frozen:
+        context["is_designer"] = False  # a deployed version is read-only for everyone
+    return context
+
+
+def _editable_step(request, pk: int, step_pk: int) -> Step:
+    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
+    check_editable(request, step.process)
+    return step
+
+
+def check_editable(request, process: Process) -> None:
+    """Refuse changes from non-designers and to deployed versions."""
+    if not is_designer(request.user) or process.is_frozen:
+        raise PermissionDenied
+
+
+@require_http_methods(["GET", "POST"])
+def process_editor(request, pk: int):
+    process = get_object_or_404(Process, pk=pk)
+    form = ProcessForm(request.POST or None, instance=process)
+    if request.method == "POST":
+        check_editable(request, process)
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Process saved.")
+            return redirect(process)
+    return render(request, "orchestration/process_editor.html", editor_context(process, form=form))
+
+
+@require_POST
+@designer_required
+def process_test(request, pk: int):
+    process = get_object_or_404(Process, pk=pk)
+    check_editable(request, process)
+    effects = services.process_side_effects(process=process)
+    # A yes is to the list shown: a step changed meanwhile (now a DELETE) asks again.
+    digest = hashlib.sha256(json.dumps(effects).encode()).hexdigest()[:16]
+    if effects and request.POST.get("confirmed") != digest:
+        # As a step's Test does: requests that may change data elsewhere are sent on a yes.
+        context = {"process": process, "effects": effects, "digest": digest}
+        context["changed"] = bool(request.POST.get("confirmed"))
+        return render(request, "orchestration/process_test_confirm.html", context)
+    try:
+        check_test_run_allowed(request.user)
+    except Throttled as throttled:
+        messages.error(request, throttled.message)
+        return redirect(process)
+    runs = services.process_test_run(process=process, actor=request.user)
+    if not runs:
+        messages.warning(request, "The process has no steps to test.")
+    elif runs[-1].outcome == StepRun.Outcome.FAILED:
+        messages.error(
+            request,
+            f"Test stopped at step “{runs[-1].step.name}”: {runs[-1].error_message}",
+        )
+    else:
+        count = "The step" if len(runs) == 1 else f"All {len(runs)} steps"
+        messages.success(request, f"{count} succeeded.")
+    return redirect(process)
+
+
+@require_POST
+@designer_required
+def event_sample(request, pk: int, event_pk: int):
+    """Pin, write or clear the sample payload of a completion event."""
+    event = get_object_or_404(
+        CompletionEvent.objects.select_related("process"), pk=event_pk, process_id=pk
+    )
+    check_editable(request, event.process)
+    back = request.POST.get("step")
+    step = None
+    if back and is_ascii_digits(back):
+        step = event.process.steps.filter(pk=back).first()
+    action = request.POST.get("action")
+    if action == "pin":
+        if services.event_sample_pin(event=event):
+            messages.success(request, f"Pinned the last payload of “{event.name}” as its sample.")
+        else:
+            messages.error(request, f"“{event.name}” has not been emitted by a test run yet.")
+    elif action == "clear":
+        services.event_sample_set(event=event, payload=None)
+        messages.success(request, f"Cleared the sample of “{event.name}”.")
+    else:
+        form = SamplePayloadForm(request.POST)
+        if form.is_valid():
+            services.event_sample_set(event=event, payload=form.cleaned_data["payload"])
+            messages.success(request, f"Saved the sample of “{event.name}”.")
+        else:
+            error = f"Sample not saved: {' '.join(form.errors['payload'])}"
+            if step is not None:  # its editor shows the text again, with the error beside it
+                drafts.sample_draft_keep(
+                    request, event.pk, text=request.POST.get("payload", ""), error=error
+                )
+            else:
+                messages.error(request, error)
+    if step is not None:
+        return redirect("step-editor", pk=pk, step_pk=step.pk)
+    return redirect(event.process)
+
+
+@require_http_methods(["GET", "POST"])
+def step_editor(request, pk: int, step_pk: int):
+    step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
+    return step_kinds.get(step.kind).editor(request, step)
+
+
+@require_POST
+@designer_required
+def step_create(request, pk: int):
+    process = get_object_or_404(Process, pk=pk)
+    check_editable(request, process)
+    form = StepNameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the step a name.")
+        return redirect(process)
+    step = services.step_create(process=process, actor=request.user, name=form.cleaned_data["name"])
+    return redirect("step-editor", pk=process.pk, step_pk=step.pk)
+
+
+@require_POST
+@designer_required
+def step_rename(request, pk: int, step_pk: int):
+    step = _editable_step(request, pk, step_pk)
+    form = StepNameForm(request.POST)
+    if form.is_valid():
+        services.step_rename(step=step, actor=request.user, name=form.cleaned_data["name"])
+    else:
+        messages.error(request, "A step needs a name.")
+    return redirect("step-editor", pk=pk, step_pk=step.pk)
+
+
+@require_POST
+@designer_required
+def step_move(request, pk: int, step_pk: int):
+    step = _editable_step(request, pk, step_pk)
+    services.step_move(step=step, offset=-1 if request.POST.get("direction") == "up" else 1)
+    return redirect("step-editor", pk=pk, step_pk=step.pk)
+
+
+@require_POST
+@designer_required
+def step_delete(request, pk: int, step_pk: int):
+    step = _editable_step(request, pk, step_pk)
+    services.step_delete(step=step)
+    messages.success(request, f"Step “{step.name}” deleted.")
+    return redirect("process-editor", pk=pk)
