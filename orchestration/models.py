@@ -122,6 +122,8 @@ class Run(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        # Waiting out a retry's delay with no worker held: a task is scheduled for retry_at.
+        RETRYING = "retrying", "Retrying"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
@@ -132,7 +134,8 @@ class Run(models.Model):
         COMMAND = "command", "Command"
         RERUN = "rerun", "Re-run"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.RETRYING)
+    CLAIMABLE = (Status.QUEUED, Status.RETRYING)
 
     process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="version_runs")
@@ -144,6 +147,9 @@ class Run(models.Model):
     # Payloads of the completion events emitted so far, by event name.
     events = models.JSONField(default=dict, blank=True)
     next_position = models.PositiveIntegerField(default=0)
+    # The attempt the step at next_position makes next, and when a waiting retry is due.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    retry_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
     created_by = models.ForeignKey(
@@ -196,6 +202,10 @@ class StepRun(models.Model):
         Run, null=True, blank=True, on_delete=models.CASCADE, related_name="step_runs"
     )
     attempt = models.PositiveSmallIntegerField(default=1)
+    # Set on a failed attempt that is retried: the wait before the next one, and the
+    # upstream's Retry-After when it gave one.
+    retry_delay_s = models.FloatField(null=True, blank=True)
+    retry_after_s = models.FloatField(null=True, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     duration_ms = models.FloatField(default=0)
     outcome = models.CharField(max_length=20, choices=Outcome)

@@ -143,6 +143,7 @@ def step_run_record(
     run=None,
     attempt: int = 1,
     events: dict[str, CompletionEvent] | None = None,
+    retry_delay_s: float | None = None,
 ) -> StepRun:
     """Store one run of a step and the completion event it emitted (its payload is the capture).
 
@@ -162,6 +163,8 @@ def step_run_record(
         is_test=is_test,
         run=run,
         attempt=attempt,
+        retry_delay_s=retry_delay_s,
+        retry_after_s=result.retry_after if retry_delay_s is not None else None,
         duration_ms=result.duration_ms,
         outcome=StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED,
         request=result.request,

@@ -24,7 +24,6 @@ from cloudfunctions.http import errors
 from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
 from orchestration.processes import deployments
-from orchestration.runs import engine
 from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     CloudFunctionFactory,
@@ -33,6 +32,7 @@ from tests.cloudfunctions.factories import (
     ProcessFactory,
     StepFactory,
 )
+from tests.orchestration.runs import work
 
 pytestmark = pytest.mark.django_db
 
@@ -294,7 +294,7 @@ def _deploy(cf):
 
 def _run(process) -> Run:
     run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
-    engine.execute(run.pk)
+    work(run.pk)
     run.refresh_from_db()
     return run
 
