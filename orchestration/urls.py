@@ -39,6 +39,7 @@ urlpatterns = [
     path("processes/<int:pk>/webhook-token/", run_views.webhook_rotate, name="webhook-rotate"),
     path("processes/<int:pk>/run/", run_views.run_now, name="run-now"),
     path("runs/<int:run_pk>/", run_views.run_detail, name="run-detail"),
+    path("runs/<int:run_pk>/download/", run_views.run_download, name="run-download"),
     path("runs/<int:run_pk>/cancel/", run_views.run_cancel, name="run-cancel"),
     path("runs/<int:run_pk>/rerun/", run_views.run_rerun, name="run-rerun"),
     path("hooks/<int:pk>/", run_views.webhook, name="webhook"),

@@ -246,7 +246,7 @@ def test_run_history_pages(designer_client, hooked):
     )
     assert f"#{queued.pk}<" not in only_ok.content.decode()
     detail = designer_client.get(done.get_absolute_url()).content.decode()
-    assert "Step timeline" in detail and "attempt 1" in detail and "GET https://127.0.0.1" in detail
+    assert ">Steps<" in detail and "attempt 1 of 3" in detail and "GET https://127.0.0.1" in detail
     assert "hx-trigger" not in detail
     assert (
         'hx-trigger="every 1s"' in designer_client.get(queued.get_absolute_url()).content.decode()
