@@ -72,6 +72,9 @@ class Step(models.Model):
     max_attempts = models.PositiveSmallIntegerField(
         default=3, help_text="Attempts in deployed runs, retries included."
     )
+    # What starts the step (see orchestration.processes.routes): "" the previous step's
+    # completion event, as a straight list runs; "start" the process start; "event:<name>".
+    starts_on = models.CharField(max_length=110, blank=True, default="")
     # Bumped on every save of the step's configuration: the basis of edit conflicts.
     revision = models.PositiveIntegerField(default=0)
     updated_by = models.ForeignKey(
@@ -192,6 +195,8 @@ class StepRun(models.Model):
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Never reached: the event it starts on was not emitted in this run.
+        SKIPPED = "skipped", "Skipped"
 
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="runs")
     started_by = models.ForeignKey(

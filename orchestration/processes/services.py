@@ -7,7 +7,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
-from orchestration.processes import step_kinds
+from orchestration.processes import routes, step_kinds
 from orchestration.processes.step_kinds import StepResult
 
 
@@ -54,6 +54,7 @@ def process_copy_contents(*, source: Process, target: Process) -> None:
             position=step.position,
             kind=step.kind,
             max_attempts=step.max_attempts,
+            starts_on=step.starts_on,
             problems=step.problems,
         )
         step_kinds.get(step.kind).copy(step, new_step)
@@ -118,18 +119,17 @@ def step_delete(*, step: Step) -> None:
 
 def step_refresh_problems(*, process: Process) -> None:
     """Recompute every step's problems: moving or deleting a step changes what is earlier."""
-    earlier: set[str] = set()
     changed = []
     related = step_kinds.select_related_all()
     steps = list(process.steps.select_related(*related).order_by("position", "pk"))
-    for step in steps:
-        kind = step_kinds.get(step.kind)
-        problems = kind.problems(step, earlier_events=set(earlier))
+    starts = routes.start_events(steps)
+    for step, start, earlier in zip(steps, starts, routes.may_emit(steps), strict=True):
+        problems = step_kinds.get(step.kind).problems(step, earlier_events=set(earlier))
+        if unreachable := routes.unreachable_start(step, start, earlier):
+            problems.insert(0, unreachable)
         if problems != step.problems:
             step.problems = problems
             changed.append(step)
-        if name := kind.event_name(step):
-            earlier.add(name)
     if changed:
         Step.objects.bulk_update(changed, ["problems"])
 
@@ -144,12 +144,15 @@ def step_run_record(
     attempt: int = 1,
     events: dict[str, CompletionEvent] | None = None,
     retry_delay_s: float | None = None,
+    outcome: str | None = None,
 ) -> StepRun:
     """Store one run of a step and the completion event it emitted (its payload is the capture).
 
     `events` maps event names to events when the caller has them at hand (the engine).
     """
-    event_name = step_kinds.get(step.kind).event_name(step) if result.ok else None
+    event_name = None
+    if result.ok:
+        event_name = result.event or step_kinds.get(step.kind).event_name(step)
     event = None
     if event_name:
         event = (
@@ -166,7 +169,7 @@ def step_run_record(
         retry_delay_s=retry_delay_s,
         retry_after_s=result.retry_after if retry_delay_s is not None else None,
         duration_ms=result.duration_ms,
-        outcome=StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED,
+        outcome=outcome or (StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED),
         request=result.request,
         captured=result.payload,
         error_stage=result.error_stage,
@@ -180,7 +183,8 @@ def step_test_run(*, step: Step, actor) -> StepRun:
     from orchestration.processes.selectors import test_context
 
     context = test_context(process=step.process, before_step=step)
-    result = step_kinds.get(step.kind).run(step, context=context)
+    kind = step_kinds.get(step.kind)
+    result = kind.route(step, kind.run(step, context=context))
     return step_run_record(step=step, actor=actor, result=result, is_test=True)
 
 
@@ -200,15 +204,31 @@ def process_test_run(*, process: Process, actor) -> list[StepRun]:
     context = {"trigger": process.test_input or {}, "events": {}}
     runs = []
     related = step_kinds.select_related_all()
-    for step in process.steps.select_related(*related).order_by("position", "pk"):
+    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
+    for step, start in zip(steps, routes.start_events(steps), strict=True):
+        if start is not None and start not in context["events"]:
+            runs.append(step_skip_record(step=step, event=start, actor=actor, is_test=True))
+            continue
         kind = step_kinds.get(step.kind)
-        result = kind.run(step, context=context)
+        result = kind.route(step, kind.run(step, context=context))
         runs.append(step_run_record(step=step, actor=actor, result=result, is_test=True))
         if not result.ok:
             break
-        if name := kind.event_name(step):
+        if name := result.event or kind.event_name(step):
             context["events"][name] = result.payload
     return runs
+
+
+def step_skip_record(*, step: Step, event: str, actor=None, is_test: bool, run=None) -> StepRun:
+    """Store that a step was not reached: the event it starts on never came."""
+    return step_run_record(
+        step=step,
+        actor=actor,
+        result=StepResult(ok=False, error_message=routes.SKIPPED.format(event=event)),
+        is_test=is_test,
+        run=run,
+        outcome=StepRun.Outcome.SKIPPED,
+    )
 
 
 def event_sample_set(*, event: CompletionEvent, payload: dict | None) -> None:

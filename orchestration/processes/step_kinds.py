@@ -22,6 +22,9 @@ class StepResult:
     duration_ms: float = 0.0
     retryable: bool = False
     retry_after: float | None = None
+    # The completion event to emit when ok, chosen by the kind (an outcome route); None
+    # means the step's own event (`StepKind.event_name`).
+    event: str | None = None
 
 
 class StepKind(Protocol):
@@ -31,7 +34,10 @@ class StepKind(Protocol):
     version_related: tuple[str, ...]
 
     def event_name(self, step) -> str | None:
-        """Return the name of the completion event the step emits, if any."""
+        """Return the name of the completion event the step emits on success, if any."""
+
+    def event_names(self, step) -> set[str]:
+        """Return every completion event the step may emit (its outcome routes included)."""
 
     def problems(self, step, *, earlier_events: set[str]) -> list[str]:
         """Return why the step cannot run yet (empty when complete)."""
@@ -42,6 +48,10 @@ class StepKind(Protocol):
 
     def run(self, step, *, context: dict[str, Any], attempt_key: str | None = None) -> StepResult:
         """Execute the step on a context (`trigger`, `events`)."""
+
+    def route(self, step, result: StepResult) -> StepResult:
+        """Choose the completion event an answer emits, or make it fail the run; called on
+        the last attempt's result, after retries."""
 
     def bind(self, steps: list) -> None:
         """Attach, fresh, what a version's steps only refer to, for one run; steps of other

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from orchestration.failures import log_unexpected
 from orchestration.models import Run
-from orchestration.processes import step_kinds
-from orchestration.processes.services import step_run_record
+from orchestration.processes import routes, step_kinds
+from orchestration.processes.services import step_run_record, step_skip_record
 from orchestration.processes.step_kinds import StepResult
 from orchestration.runs import liveness, plans
 
@@ -76,8 +76,12 @@ def execute(run_id: int) -> Outcome:
 def _execute_claimed(run: Run) -> Outcome:
     steps, events = plans.steps_for_run(run.version_id)
     context = {"trigger": run.input, "events": dict(run.events)}
-    for index, step in enumerate(steps):
+    for index, (step, start) in enumerate(zip(steps, routes.start_events(steps), strict=True)):
         if index < run.next_position:
+            continue
+        if start is not None and start not in context["events"]:
+            if not _skip(run, step, start):
+                return Outcome(_status(run.pk))
             continue
         kind = step_kinds.get(step.kind)
         last = index == len(steps) - 1
@@ -105,7 +109,10 @@ def _attempt_step(run: Run, step, kind, context: dict, events: dict, *, last: bo
         # A step kind that raises must fail the run, not leave it "running" for ever.
         log_unexpected(logger, f"Run {run.pk} step {step.key} raised", exc)
         result = StepResult(ok=False, error_stage="internal", error_message=STEP_CRASHED)
+    # Retries come before routing: a 503 routed to an event is still retried first.
     retry = result.retryable and not result.ok and attempt < max(step.max_attempts, 1)
+    if not retry:
+        result = kind.route(step, result)
     delay = backoff_delay(attempt, result.retry_after) if retry else None
     # One transaction per attempt: its record, and the run's progress (finished too, after
     # the last step; or waiting for the retry), so a crash never leaves them apart.
@@ -121,7 +128,7 @@ def _attempt_step(run: Run, step, kind, context: dict, events: dict, *, last: bo
             retry_delay_s=delay,
         )
         if result.ok:
-            name = kind.event_name(step)
+            name = result.event or kind.event_name(step)
             if name:
                 context["events"][name] = result.payload
             run.events = context["events"]
@@ -156,6 +163,18 @@ def _attempt_step(run: Run, step, kind, context: dict, events: dict, *, last: bo
         )
         return result, Outcome(Run.Status.RETRYING, retry_at=retry_at)
     return result, None
+
+
+def _skip(run: Run, step, event: str) -> bool:
+    """Record that the step's event never came and move past it; False if stopped meanwhile."""
+    with transaction.atomic():
+        step_skip_record(step=step, event=event, is_test=False, run=run)
+        run.next_position += 1
+        return bool(
+            Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+                next_position=run.next_position, heartbeat_at=Now()
+            )
+        )
 
 
 def _finish(run: Run, status: str, message: str) -> str:
