@@ -27,6 +27,7 @@ urlpatterns = [
     path("processes/<int:pk>/steps/<int:step_pk>/", views.step_editor, name="step-editor"),
     path("processes/<int:pk>/steps/<int:step_pk>/rename/", views.step_rename, name="step-rename"),
     path("processes/<int:pk>/steps/<int:step_pk>/move/", views.step_move, name="step-move"),
+    path("processes/<int:pk>/steps/<int:step_pk>/start/", views.step_start, name="step-start"),
     path("processes/<int:pk>/steps/<int:step_pk>/delete/", views.step_delete, name="step-delete"),
     path("processes/<int:pk>/steps/<int:step_pk>/", include("cloudfunctions.step.urls")),
     path("processes/<int:pk>/runs/", run_views.process_runs, name="process-runs"),

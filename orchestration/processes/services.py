@@ -98,6 +98,16 @@ def step_rename(*, step: Step, actor, name: str) -> Step:
 
 
 @transaction.atomic
+def step_set_start(*, step: Step, actor, starts_on: str) -> Step:
+    """Set what starts the step; a start no earlier step emits shows as a problem."""
+    step.starts_on = starts_on
+    step.updated_by = actor
+    step.save(update_fields=["starts_on", "updated_by", "updated_at"])
+    step_refresh_problems(process=step.process)
+    return step
+
+
+@transaction.atomic
 def step_move(*, step: Step, offset: int) -> None:
     """Move a step up (-1) or down (+1), renumbering positions densely."""
     steps = list(step.process.steps.select_for_update().order_by("position", "pk"))

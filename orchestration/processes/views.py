@@ -12,11 +12,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
-from orchestration.processes import drafts, selectors, services, step_kinds
-from orchestration.processes.forms import ProcessForm, SamplePayloadForm, StepNameForm
+from orchestration.processes import drafts, routes, selectors, services, step_kinds
+from orchestration.processes.forms import (
+    ProcessForm,
+    SamplePayloadForm,
+    StepNameForm,
+    StepStartForm,
+)
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import designer_required, is_designer
 from orchestration.web.throttle import Throttled, check_test_run_allowed
+
+STARTS_ON_UNAVAILABLE = "Choose the process start or an event an earlier step can emit."
 
 
 @require_GET
@@ -72,11 +79,18 @@ def process_delete(request, pk: int):
 
 def editor_context(process: Process, **extra) -> dict:
     """What every editor page shows: the process, its steps in order and their last test."""
-    steps = list(process.steps.order_by("position", "pk"))
+    related = step_kinds.select_related_all()
+    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
     latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
     for step in steps:
         step.last_run = latest.get(step.pk)
     context = {"process": process, "steps": steps, "step_form": StepNameForm(), **extra}
+    current = extra.get("step")
+    if current is not None and current.pk in (ids := [s.pk for s in steps]):
+        earlier = routes.may_emit(steps)[ids.index(current.pk)]
+        context["start_form"] = StepStartForm(
+            initial={"starts_on": current.starts_on}, earlier_events=earlier
+        )
     if process.is_frozen:
         context["is_designer"] = False  # a deployed version is read-only for everyone
     return context
@@ -206,6 +220,23 @@ def step_rename(request, pk: int, step_pk: int):
         services.step_rename(step=step, actor=request.user, name=form.cleaned_data["name"])
     else:
         messages.error(request, "A step needs a name.")
+    return redirect("step-editor", pk=pk, step_pk=step.pk)
+
+
+@require_POST
+@designer_required
+def step_start(request, pk: int, step_pk: int):
+    step = _editable_step(request, pk, step_pk)
+    steps = list(step.process.steps.order_by("position", "pk"))
+    earlier = routes.may_emit(steps)[steps.index(step)]
+    form = StepStartForm(request.POST, earlier_events=earlier)
+    if form.is_valid():
+        services.step_set_start(
+            step=step, actor=request.user, starts_on=form.cleaned_data["starts_on"]
+        )
+        messages.success(request, "Starts on saved.")
+    else:
+        messages.error(request, STARTS_ON_UNAVAILABLE)
     return redirect("step-editor", pk=pk, step_pk=step.pk)
 
 

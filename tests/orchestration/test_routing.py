@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from werkzeug import Response
 
 from orchestration.models import Run, StepRun
@@ -302,3 +303,31 @@ def test_the_run_page_shows_the_routed_event_and_why_a_step_was_skipped(
     assert "emitted <code>order missing</code>" in page
     assert ">Skipped<" in page
     assert "it starts on “order found”, which this run did not emit" in page
+
+
+def test_a_designer_sets_starts_on_from_the_events_earlier_steps_can_emit(
+    designer_client, look_up_order
+):
+    draft, _ = look_up_order
+    third = draft.steps.get(name="Step 3")
+    page = designer_client.get(reverse("step-editor", args=[draft.pk, third.pk])).content.decode()
+    # Offered: the process start, the previous step's event, and every event earlier
+    # steps can emit, outcome routes included.
+    for choice in ("Process start", "“order missing”", "“order found”", "“order created”"):
+        assert choice in page
+
+    response = designer_client.post(
+        reverse("step-start", args=[draft.pk, third.pk]), {"starts_on": routes.PROCESS_START}
+    )
+
+    assert response.status_code == 302
+    third.refresh_from_db()
+    assert third.starts_on == routes.PROCESS_START
+    # An event no earlier step emits is not offered, and refused if posted.
+    refused = designer_client.post(
+        reverse("step-start", args=[draft.pk, third.pk]),
+        {"starts_on": routes.starts_on_event("shipped")},
+    )
+    assert refused.status_code == 302
+    third.refresh_from_db()
+    assert third.starts_on == routes.PROCESS_START
