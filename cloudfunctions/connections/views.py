@@ -10,7 +10,7 @@ from django_htmx.http import trigger_client_event
 from cloudfunctions.connections import selectors, services
 from cloudfunctions.connections.forms import ConnectionForm
 from cloudfunctions.models import Connection
-from orchestration.web.roles import connection_admin_required, is_connection_admin
+from orchestration.web.roles import connection_admin_required
 from orchestration.web.throttle import Throttled, check_test_run_allowed
 
 
@@ -19,10 +19,7 @@ def connection_list(request):
     return render(
         request,
         "cloudfunctions/connection_list.html",
-        {
-            "connections": selectors.connection_list(),
-            "can_manage": is_connection_admin(request.user),
-        },
+        {"connections": selectors.connection_list()},
     )
 
 

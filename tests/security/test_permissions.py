@@ -1,7 +1,8 @@
 """Every URL × anonymous / designer / connection administrator / superuser × GET / POST.
 
 Expectations come from the views' decorators: sign-in first (LoginRequiredMiddleware), then
-the allowed methods, then the role. A URL added without a row here fails the walk test.
+the allowed methods, then the role's permission. A URL added without a row here fails the
+walk test.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from django.contrib import admin
 from django.urls import URLResolver, get_resolver, reverse
 
 from orchestration.models import Process, Run
+from orchestration.web.roles import DESIGNERS
 from tests import factories as users
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -242,3 +244,40 @@ def test_the_rq_dashboard_is_for_staff_only(client, path, role):
         assert "queues" not in response.content.decode().lower()
     elif path == RQ_PAGES[0]:
         assert response.status_code == 200
+
+
+# Roles are permissions that the two groups carry, not group names.
+
+
+def test_the_permission_opens_the_door_without_the_group(client):
+    from django.contrib.auth.models import Permission
+
+    user = users.UserFactory()
+    user.user_permissions.add(
+        Permission.objects.get(codename="design_processes", content_type__app_label="orchestration")
+    )
+    client.force_login(user)
+    assert client.get(reverse("process-create")).status_code == 200
+    assert client.get(reverse("connection-create")).status_code == 403
+
+
+def test_the_group_name_alone_opens_nothing(client):
+    from django.contrib.auth.models import Group
+
+    designer = users.designer()
+    Group.objects.get(name=DESIGNERS).permissions.clear()
+    client.force_login(designer)
+    assert client.get(reverse("process-create")).status_code == 403
+    assert "New process" not in client.get(reverse("process-list")).content.decode()
+
+
+@pytest.mark.parametrize(
+    "make, permission",
+    [
+        (users.designer, "orchestration.design_processes"),
+        (users.connection_admin, "cloudfunctions.manage_connections"),
+    ],
+)
+def test_each_role_group_carries_its_permission_and_only_it(make, permission):
+    user = make()
+    assert user.get_all_permissions() == {permission}
