@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils.html import escape
 
 from orchestration.models import Process, Run
-from orchestration.web.roles import DESIGNERS
+from orchestration.web.roles import DESIGN_REFUSED, DESIGNERS, MANAGE_REFUSED
 from tests import factories as users
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -281,3 +282,52 @@ def test_the_group_name_alone_opens_nothing(client):
 def test_each_role_group_carries_its_permission_and_only_it(make, permission):
     user = make()
     assert user.get_all_permissions() == {permission}
+
+
+# The 403 and 404 pages: inside the layout, saying why and what to do.
+
+
+def _in_layout(html: str) -> bool:
+    return 'href="/processes/"' in html and 'href="/connections/"' in html and "app.css" in html
+
+
+def test_a_designer_refused_connections_is_told_who_manages_them(designer_client):
+    response = designer_client.get(reverse("connection-create"))
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert _in_layout(html)
+    assert escape(MANAGE_REFUSED) in html
+    assert "Signed in as dana, in Process designers." in html
+
+
+def test_a_connection_admin_refused_a_process_change_is_told_who_makes_it(admin_client_):
+    response = admin_client_.post(reverse("process-create"), {"name": "x"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert _in_layout(html) and escape(DESIGN_REFUSED) in html
+
+
+def test_a_deployed_version_refuses_changes_and_says_to_edit_the_draft(designer_client):
+    from orchestration.processes.views import FROZEN_REFUSED
+
+    draft = Process.objects.create(name="Orders")
+    version = Process.objects.create(name="Orders", version_of=draft, version_number=3)
+    response = designer_client.post(reverse("step-create", args=[version.pk]), {"name": "s"})
+    assert response.status_code == 403
+    assert escape(FROZEN_REFUSED.format(number=3, name="Orders")) in response.content.decode()
+
+
+def test_a_missing_page_is_a_styled_404_inside_the_layout(designer_client):
+    response = designer_client.get("/processes/999999/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert _in_layout(html)
+    assert "<title>Page not found · Process Orchestration</title>" in html
+    assert "has been deleted" in html
+
+
+def test_a_missing_page_signed_out_offers_sign_in(client):
+    response = client.get("/no-such-page/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "Page not found" in html and f'href="{reverse("login")}"' in html
