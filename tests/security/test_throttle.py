@@ -191,3 +191,10 @@ def test_test_runs_are_capped_per_user(settings, dana):
     assert refused.value.message.startswith("Too many Test runs; try again in ")
     assert 0 < refused.value.retry_after <= 60
     throttle.check_test_run_allowed(other)
+
+
+def test_no_client_address_is_stored_as_none_not_an_empty_string(rf):
+    from orchestration.web.signin import client_address
+
+    # axes keeps the address in an inet column on PostgreSQL, which refuses "".
+    assert client_address(rf.post("/login/", REMOTE_ADDR="")) is None
