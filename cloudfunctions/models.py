@@ -74,6 +74,8 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The Connection administrators role: granted to its group by migration 0002.
+        permissions = [("manage_connections", "Can add, change, test and delete connections")]
 
     def __str__(self) -> str:
         return self.name

@@ -30,7 +30,7 @@ from orchestration.processes.drafts import sample_draft_pop
 from orchestration.processes.selectors import step_latest_run, test_context
 from orchestration.processes.views import check_editable, editor_context
 from orchestration.validators import is_ascii_digits
-from orchestration.web.roles import designer_required, is_connection_admin
+from orchestration.web.roles import designer_required
 from orchestration.web.throttle import Throttled, check_test_run_allowed
 
 TEMPLATE = "cloudfunctions/step_editor.html"
@@ -222,7 +222,7 @@ def _test(request, step: Step, *, confirmed: bool, typed=None):
     """Run the just-saved step for real; a request with side effects needs a confirmation."""
     cf = CloudFunction.objects.select_related("connection").get(step=step)
     step.refresh_from_db(fields=["problems", "revision"])
-    context = {"step": step, "process": step.process, "cf": cf, "is_designer": True}
+    context = {"step": step, "process": step.process, "cf": cf, "can_edit": True}
     if typed is not None:
         # Refused fields kept their saved values, and those are what the test sends.
         context["kept_saved"] = [
@@ -275,6 +275,7 @@ def _render(
     test = test_context(process=step.process, before_step=step)
     context = editor_context(
         step.process,
+        user=request.user,
         step=step,
         form=form,
         query_formset=query,
@@ -282,7 +283,6 @@ def _render(
         configure=configure,
         conflict=conflict,
         known_events=sorted(test["emitted"]),
-        can_create_connection=is_connection_admin(request.user),
         paths=variables.leaves(test["events"], set(test["samples"])),
     )
     context.update(extra if extra is not None else _last_run(step))

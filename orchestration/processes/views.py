@@ -15,7 +15,7 @@ from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.processes import drafts, selectors, services, step_kinds
 from orchestration.processes.forms import ProcessForm, SamplePayloadForm, StepNameForm
 from orchestration.validators import is_ascii_digits
-from orchestration.web.roles import designer_required, is_designer
+from orchestration.web.roles import DESIGNER, designer_required
 from orchestration.web.throttle import Throttled, check_test_run_allowed
 
 
@@ -70,16 +70,14 @@ def process_delete(request, pk: int):
     return render(request, "orchestration/process_delete.html", {"process": process})
 
 
-def editor_context(process: Process, **extra) -> dict:
+def editor_context(process: Process, *, user, **extra) -> dict:
     """What every editor page shows: the process, its steps in order and their last test."""
     steps = list(process.steps.order_by("position", "pk"))
     latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
     for step in steps:
         step.last_run = latest.get(step.pk)
-    context = {"process": process, "steps": steps, "step_form": StepNameForm(), **extra}
-    if process.is_frozen:
-        context["is_designer"] = False  # a deployed version is read-only for everyone
-    return context
+    context = {"process": process, "steps": steps, "step_form": StepNameForm()}
+    return {**context, "can_edit": can_edit(user, process), **extra}
 
 
 def _editable_step(request, pk: int, step_pk: int) -> Step:
@@ -88,10 +86,25 @@ def _editable_step(request, pk: int, step_pk: int) -> Step:
     return step
 
 
+FROZEN_REFUSED = (
+    "This is deployed version {number} of “{name}”, which stays as it was deployed. "
+    "Change the draft, then deploy it again."
+)
+
+
+def can_edit(user, process: Process) -> bool:
+    """Whether user may change process: designers only, and never a deployed version."""
+    return user.has_perm(DESIGNER.permission) and not process.is_frozen
+
+
 def check_editable(request, process: Process) -> None:
-    """Refuse changes from non-designers and to deployed versions."""
-    if not is_designer(request.user) or process.is_frozen:
-        raise PermissionDenied
+    """Refuse changes from non-designers and to deployed versions, saying why."""
+    if not request.user.has_perm(DESIGNER.permission):
+        raise PermissionDenied(DESIGNER.refused)
+    if process.is_frozen:
+        raise PermissionDenied(
+            FROZEN_REFUSED.format(number=process.version_number, name=process.name)
+        )
 
 
 @require_http_methods(["GET", "POST"])
@@ -104,7 +117,11 @@ def process_editor(request, pk: int):
             form.save()
             messages.success(request, "Process saved.")
             return redirect(process)
-    return render(request, "orchestration/process_editor.html", editor_context(process, form=form))
+    return render(
+        request,
+        "orchestration/process_editor.html",
+        editor_context(process, user=request.user, form=form),
+    )
 
 
 @require_POST

@@ -309,3 +309,16 @@ def test_an_oauth_token_url_on_a_new_host_needs_the_client_secret_again():
     assert "evil.example is new" in form.errors["client_secret"][0]
     same = {**data, "token_url": "https://auth.example.com/v2/token"}
     assert ConnectionForm(same, instance=Connection.objects.get(pk=connection.pk)).is_valid()
+
+
+def test_a_connection_created_inline_tells_the_editor_by_an_htmx_event(admin_client_):
+    import json
+
+    response = admin_client_.post(
+        reverse("connection-create") + "?inline=1", API_KEY_POST, HTTP_HX_REQUEST="true"
+    )
+    created = Connection.objects.get(name="Payments")
+    event = json.loads(response["HX-Trigger"])
+    assert event == {
+        "connectionCreated": {"pk": created.pk, "name": "Payments", "provider": "custom"}
+    }
