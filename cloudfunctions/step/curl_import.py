@@ -2,7 +2,7 @@
 
 Choices the editor relies on:
 
-- Every URI, query and header field is a CEL string literal (see `cel_string_literal`).
+- Every URI, query and header field is a CEL string literal (see `cloudfunctions.cel.literals`).
 - A form body (`-d a=1 -d b=2`) becomes a JSON object of its fields, with a warning: a step
   always sends its body as JSON text, and an object keeps the field names the designer saw.
   Text that is neither JSON nor a form is kept as written, with a warning, for the designer
@@ -19,13 +19,13 @@ import shlex
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from cloudfunctions.cel.literals import cel_string_literal
 from cloudfunctions.http.headers import HEADERS_SET_WHEN_SENT
 from orchestration.jsontext import JSONTextError, parse_json
 
 __all__ = [
     "CurlImport",
     "CurlImportError",
-    "cel_string_literal",
     "curl_import",
 ]
 
@@ -213,27 +213,6 @@ class CurlImport:
     body: str = ""
     warnings: list[str] = field(default_factory=list)
     credentials: list[str] = field(default_factory=list)
-
-
-def cel_string_literal(text: str) -> str:
-    """Return a CEL string literal that evaluates to exactly `text`."""
-    out = []
-    for char in text:
-        if char == "\\":
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\t":
-            out.append("\\t")
-        elif ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
 
 
 @dataclass

@@ -36,7 +36,6 @@ from cloudfunctions.step.curl_import import (
     USER_NOT_COPIED,
     CurlImport,
     CurlImportError,
-    cel_string_literal,
     curl_import,
 )
 
@@ -410,27 +409,6 @@ def test_result_is_a_plain_dataclass():
     result = curl_import("curl https://x.example/a", base_url=None)
 
     assert result == CurlImport(method="GET", uri='"/a"')
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        '"',
-        "\\",
-        '\\"',
-        '"\\',
-        "\\n is not a newline",
-        "line\nbreak\r\ttab",
-        "".join(chr(code) for code in range(0x20)) + "\x7f\x85\x9f",
-        "it's 'single' and \"double\"",
-        "café ☕ 😀 \u2028",
-        '${trigger.x} + "injected" + ',
-        "".join(chr(code) for code in range(0x20, 0x7F)),
-    ],
-)
-def test_cel_string_literal_round_trips_awkward_text(text):
-    assert value(cel_string_literal(text)) == text
 
 
 def test_credentials_in_a_json_body_are_not_copied():
