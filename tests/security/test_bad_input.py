@@ -3,12 +3,16 @@ clear message, and nothing already saved is lost."""
 
 from __future__ import annotations
 
+import html
+import time
+
 import pytest
 from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cloudfunctions.models import CloudFunction
+from cloudfunctions.step.curl_messages import COMMAND_TOO_LONG
 from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
 from tests.cloudfunctions.test_step_editor import _post, _rows
@@ -135,6 +139,20 @@ def test_digits_int_refuses_get_answers_not_500s(designer_client, saved):
     data = {**_post(step, connection, _action="import_curl", curl=curl), "connection": "²"}
     response = designer_client.post(_url(step), data)
     assert response.status_code == 200 and "/v1/x" in response.content.decode()
+
+
+def test_a_two_megabyte_curl_command_is_refused_with_the_size_message(designer_client, saved):
+    # Issue 13, D7: one such paste once cost 50 s of CPU; now it is refused before it is read.
+    step, connection = saved
+    before = _snapshot(step)
+    curl = "curl https://api.example.com/v1/x -d '" + "x" * (2 * 1024 * 1024) + "'"
+    data = _post(step, connection, _action="import_curl", curl=curl)
+    started = time.process_time()
+    response = designer_client.post(_url(step), data)
+    assert time.process_time() - started < 5  # generous: a few milliseconds of import here
+    assert response.status_code == 200
+    assert html.escape(COMMAND_TOO_LONG.format(limit=64)) in response.content.decode()
+    assert _snapshot(step) == before
 
 
 @FEW
