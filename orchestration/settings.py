@@ -170,6 +170,8 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=1
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TEST_RUN_LIMIT = env.int("TEST_RUN_LIMIT", default=30)
 TEST_RUN_WINDOW_SECONDS = env.int("TEST_RUN_WINDOW_SECONDS", default=60)
+# A Test process spends one Test run per step it sends; longer processes are refused.
+PROCESS_TEST_STEP_LIMIT = env.int("PROCESS_TEST_STEP_LIMIT", default=50)
 
 # Outbound requests made for users (see cloudfunctions/transport.py).
 # Loopback is refused unless this is switched on: tests and local development only.
