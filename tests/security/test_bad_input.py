@@ -11,6 +11,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cloudfunctions.http.url_builder import URI_HAS_BACKSLASH
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.step.curl_messages import COMMAND_TOO_LONG
 from cloudfunctions.step.execution import cloud_function_execute
@@ -254,4 +255,28 @@ def test_deeply_nested_bodies_fail_the_step_cleanly(outbound_tls, tls_httpserver
     )
     result = cloud_function_execute(cloud_function=cf, context={})
     assert not result.ok and result.error_stage in ("body", "cel"), result.error_message
+    assert not tls_httpserver.log
+
+
+@pytest.mark.parametrize("uri", ['"/a\\\\b"', '"\\\\evil.example/x"', '"/v1\\\\..\\\\admin"'])
+def test_a_backslash_in_the_uri_is_named_in_the_live_check(designer_client, saved, uri):
+    # It was refused with 'must start with "/"', which a URI such as "/a\b" does.
+    step, _ = saved
+    response = designer_client.post(
+        _check_url(step), {"_field": "uri", "uri": uri}, HTTP_HX_REQUEST="true"
+    )
+    html_text = response.content.decode()
+    assert response.status_code == 200
+    assert html.escape(URI_HAS_BACKSLASH) in html_text
+    assert "must start with" not in html_text
+
+
+def test_a_backslash_in_a_computed_uri_is_refused_before_sending(outbound_tls, tls_httpserver):
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    cf = CloudFunction.objects.create(
+        step=StepFactory(), connection=connection, method="GET", uri='"/a" + trigger.sep + "b"'
+    )
+    result = cloud_function_execute(cloud_function=cf, context={"trigger": {"sep": "\\"}})
+    assert (result.ok, result.error_stage) == (False, "url")
+    assert result.error_message == f"URI: {URI_HAS_BACKSLASH}"
     assert not tls_httpserver.log
