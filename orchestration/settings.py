@@ -195,6 +195,8 @@ AXES_LOCKOUT_CALLABLE = "orchestration.web.signin.lockout_response"
 # Failures only: a row per successful sign-in is personal data the product has no use for.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False  # no start-up banner on every manage.py command
+# A Test process spends one Test run per step it sends; longer processes are refused.
+PROCESS_TEST_STEP_LIMIT = env.int("PROCESS_TEST_STEP_LIMIT", default=50)
 
 # Outbound requests made for users (see cloudfunctions/transport.py).
 # Loopback is refused unless this is switched on: tests and local development only.

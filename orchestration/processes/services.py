@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils.text import slugify
@@ -9,6 +10,17 @@ from django.utils.text import slugify
 from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.processes import step_kinds
 from orchestration.processes.step_kinds import StepResult
+from orchestration.web.throttle import Throttled, check_test_run_allowed
+
+PROCESS_TEST_TOO_MANY_STEPS = (
+    "This process has {count} steps and a Test runs at most {limit}; "
+    "test its steps from their editors instead."
+)
+STEP_NOT_SENT = "Not sent: {reason}"
+
+
+class ProcessTestRefused(ValueError):
+    """A Test process that is refused before anything is sent; the message is safe to show."""
 
 
 def with_suffix(name: str, suffix: str) -> str:
@@ -183,29 +195,53 @@ def step_test_run(*, step: Step, actor) -> StepRun:
 
 def process_side_effects(*, process: Process) -> list[tuple[str, str]]:
     """(step name, what it may change) for each step a Test would run that is not a read."""
-    related = step_kinds.select_related_all()
-    steps = process.steps.select_related(*related).order_by("position", "pk")
-    effects = [(step.name, step_kinds.get(step.kind).side_effect(step)) for step in steps]
+    effects = [(step.name, step_kinds.get(step.kind).side_effect(step)) for step in _steps(process)]
     return [(name, effect) for name, effect in effects if effect]
 
 
-def process_test_run(*, process: Process, actor) -> list[StepRun]:
+def process_test_run(*, process: Process, actor, spend_test_runs: bool = False) -> list[StepRun]:
     """Run every step in order on the test input, each on the captures of the ones before.
 
     Stops at the first failure; the returned runs say how far it got and why it stopped.
+    With `spend_test_runs`, each step spends one of the actor's Test runs before it runs;
+    when they run out, the step is recorded as not sent, with the wait, and the test stops.
     """
     context = {"trigger": process.test_input or {}, "events": {}}
     runs = []
-    related = step_kinds.select_related_all()
-    for step in process.steps.select_related(*related).order_by("position", "pk"):
+    for step in _steps(process):
         kind = step_kinds.get(step.kind)
-        result = kind.run(step, context=context)
+        refused = _spend_test_run(actor) if spend_test_runs else None
+        result = refused or kind.run(step, context=context)
         runs.append(step_run_record(step=step, actor=actor, result=result, is_test=True))
         if not result.ok:
             break
         if name := kind.event_name(step):
             context["events"][name] = result.payload
     return runs
+
+
+def _spend_test_run(actor) -> StepResult | None:
+    """Spend one of the actor's Test runs; return the step's result when none is left."""
+    # Spent before the run is known to send: a step that fails first (not configured, a
+    # CEL error) costs one run, and ends the test anyway.
+    try:
+        check_test_run_allowed(actor)
+    except Throttled as throttled:
+        message = STEP_NOT_SENT.format(reason=throttled.message)
+        return StepResult(ok=False, error_stage="throttled", error_message=message)
+    return None
+
+
+def _steps(process: Process) -> list[Step]:
+    """Return the steps a Test runs, in order; raise ProcessTestRefused over the step cap."""
+    limit = settings.PROCESS_TEST_STEP_LIMIT
+    related = step_kinds.select_related_all()
+    # One more than the cap is enough to know it is over: a huge process is not loaded.
+    steps = list(process.steps.select_related(*related).order_by("position", "pk")[: limit + 1])
+    if len(steps) > limit:
+        count = process.steps.count()
+        raise ProcessTestRefused(PROCESS_TEST_TOO_MANY_STEPS.format(count=count, limit=limit))
+    return steps
 
 
 def event_sample_set(*, event: CompletionEvent, payload: dict | None) -> None:

@@ -16,7 +16,6 @@ from orchestration.processes import drafts, selectors, services, step_kinds
 from orchestration.processes.forms import ProcessForm, SamplePayloadForm, StepNameForm
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import DESIGNER, designer_required
-from orchestration.web.throttle import Throttled, check_test_run_allowed
 
 
 @require_GET
@@ -129,7 +128,11 @@ def process_editor(request, pk: int):
 def process_test(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
     check_editable(request, process)
-    effects = services.process_side_effects(process=process)
+    try:
+        effects = services.process_side_effects(process=process)
+    except services.ProcessTestRefused as refused:
+        messages.error(request, str(refused))
+        return redirect(process)
     # A yes is to the list shown: a step changed meanwhile (now a DELETE) asks again.
     digest = hashlib.sha256(json.dumps(effects).encode()).hexdigest()[:16]
     if effects and request.POST.get("confirmed") != digest:
@@ -138,11 +141,11 @@ def process_test(request, pk: int):
         context["changed"] = bool(request.POST.get("confirmed"))
         return render(request, "orchestration/process_test_confirm.html", context)
     try:
-        check_test_run_allowed(request.user)
-    except Throttled as throttled:
-        messages.error(request, throttled.message)
+        # Each step sent spends one of the user's Test runs (the server sends them).
+        runs = services.process_test_run(process=process, actor=request.user, spend_test_runs=True)
+    except services.ProcessTestRefused as refused:  # steps added since the question
+        messages.error(request, str(refused))
         return redirect(process)
-    runs = services.process_test_run(process=process, actor=request.user)
     if not runs:
         messages.warning(request, "The process has no steps to test.")
     elif runs[-1].outcome == StepRun.Outcome.FAILED:
