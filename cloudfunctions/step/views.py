@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cloudfunctions import cel
+from cloudfunctions.cel import paths
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.models import CloudFunction, Connection, cloud_function_of
 from cloudfunctions.step import checks, services
@@ -25,7 +26,7 @@ from cloudfunctions.step.forms import (
 from cloudfunctions.step.operations import amazon_connect_operations, operation_fill
 from orchestration.models import Step
 from orchestration.processes import services as orchestration_services
-from orchestration.processes import step_kinds, variables
+from orchestration.processes import step_kinds
 from orchestration.processes.drafts import sample_draft_pop
 from orchestration.processes.selectors import step_context, step_latest_run
 from orchestration.processes.views import check_editable, editor_context
@@ -250,8 +251,8 @@ def _run_context(step: Step, run) -> dict:
     if run is None:
         return {}
     name = step_kinds.get(step.kind).event_name(step)
-    root = variables.event_root(name) if name else "response"
-    tree = variables.tree(root, run.captured) if run.captured is not None else []
+    root = paths.event_root(name) if name else "response"
+    tree = paths.tree(root, run.captured) if run.captured is not None else []
     return {"run": run, "curl": to_curl(run.request), "tree": tree}
 
 
@@ -270,7 +271,7 @@ def _render(
         conflict=conflict,
         known_events=sorted(test["emitted"]),
         can_create_connection=is_connection_admin(request.user),
-        paths=variables.leaves(test["events"], set(test["samples"])),
+        paths=paths.leaves(test["events"], set(test["samples"])),
     )
     context.update(extra if extra is not None else _last_run(step))
     if form.instance.completion_event_id:
