@@ -1,4 +1,4 @@
-"""Forms for connections and cloud functions. Which fields are required is a server rule."""
+"""The connection form. Which fields are required is a server rule, not the page's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""cURL lines: shown for a request as sent (already masked), and read by Import cURL."""
+"""Write a request as sent (stored already masked) as a cURL line to copy; curl_import reads."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from cloudfunctions.step.operations import amazon_connect_operations, operation_
 from orchestration.models import Step
 from orchestration.processes import services as orchestration_services
 from orchestration.processes import step_kinds
-from orchestration.processes.drafts import sample_draft_pop
+from orchestration.processes.refused_samples import refused_sample_pop
 from orchestration.processes.selectors import step_context, step_latest_run
 from orchestration.processes.views import check_editable, editor_context
 from orchestration.validators import is_ascii_digits
@@ -275,7 +275,7 @@ def _render(
     )
     context.update(extra if extra is not None else _last_run(step))
     if form.instance.completion_event_id:
-        context["sample_draft"] = sample_draft_pop(request, form.instance.completion_event_id)
+        context["refused_sample"] = refused_sample_pop(request, form.instance.completion_event_id)
     connection = form.instance.connection if form.instance.connection_id else None
     if connection is not None and connection.is_amazon_connect:
         context["operations"] = amazon_connect_operations()

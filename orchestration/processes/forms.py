@@ -49,11 +49,8 @@ class StepNameForm(forms.Form):
 
 
 class SamplePayloadForm(forms.Form):
-    payload = forms.CharField(
-        label="Sample payload",
-        widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"}),
-        help_text='JSON, shaped like a captured event: {"status": 200, "headers": {}, "body": {…}}',
-    )
+    # Validation only: the step editor writes its textarea by hand, beside the event it samples.
+    payload = forms.CharField(label="Sample payload")
 
     def clean_payload(self):
         try:
