@@ -201,12 +201,9 @@ def test_a_run_the_queue_does_not_take_fails_saying_so(client, hooked, designer_
     assert run_services.QUEUE_UNAVAILABLE in page and "Re-run from failed step" in page
 
 
+@pytest.mark.postgres  # SQLite has no row locks to race on
 @pytest.mark.django_db(transaction=True)
 def test_two_re_runs_at_the_same_moment_start_one_run(api, designer):
-    from django.db import connection as db
-
-    if db.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's row locks: CI runs the suite again with DATABASE_URL")
     connection, server = api
     server.expect_request("/v1/x").respond_with_json({"error": "no"}, status=404)
     failed = run_to_end(deployed_process(connection, '"/v1/x"'))
