@@ -12,6 +12,7 @@ import pytest
 
 from cloudfunctions import cel
 from cloudfunctions.cel import messages as msg
+from tests.clock import GENEROUS_SECONDS
 
 SECRET = "SECRET-MARKER-cel-91c2"
 
@@ -41,6 +42,8 @@ EVENTS = {
 }
 KNOWN = {"charge.created", "customer.found"}
 
+# 40 ** 3 evaluations: about a minute without the time limit, so a stop within
+# GENEROUS_SECONDS is the limit working however busy the machine is.
 SLOW_LIST = "[" + ",".join(str(i) for i in range(40)) + "]"
 SLOW_COMPREHENSION = (
     f"{SLOW_LIST}.map(a, {SLOW_LIST}.map(b, {SLOW_LIST}.map(c, a + b + c + trigger.n)))"
@@ -461,15 +464,17 @@ def test_slow_comprehension_is_stopped_by_the_time_limit():
     error = failure(SLOW_COMPREHENSION)
     elapsed = time.monotonic() - started
     assert error.kind == "timeout"
-    assert elapsed < 1.0
+    assert error.message.endswith(msg.TIMEOUT.format(seconds=cel.DEFAULT_TIMEOUT))
+    assert elapsed < GENEROUS_SECONDS
     assert threading.active_count() == threads_before
     assert run("trigger.n") == 3
 
 
 def test_time_limit_is_adjustable():
     started = time.monotonic()
-    assert failure(SLOW_COMPREHENSION, timeout=0.1).kind == "timeout"
-    assert time.monotonic() - started < 0.5
+    error = failure(SLOW_COMPREHENSION, timeout=0.1)
+    assert error.kind == "timeout" and error.message.endswith(msg.TIMEOUT.format(seconds=0.1))
+    assert time.monotonic() - started < GENEROUS_SECONDS
 
 
 def test_slow_constant_is_reported_while_checking():
@@ -477,7 +482,7 @@ def test_slow_constant_is_reported_while_checking():
     started = time.monotonic()
     problems = cel.check_expression(source)
     assert [p.kind for p in problems] == ["timeout"]
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < GENEROUS_SECONDS
 
 
 # ---------------------------------------------------------------- cache and threads
