@@ -548,7 +548,7 @@ def test_threads_evaluate_concurrently():
         ('events["e.v"].body.n + 1', lambda i: i + 1),
     ]
     barrier = threading.Barrier(8)
-    errors = []
+    errors, done = [], []
 
     def work(i):
         trigger = {"id": f"c{i}", "items": [1, 2, 3], "k": i}
@@ -556,9 +556,11 @@ def test_threads_evaluate_concurrently():
         barrier.wait()
         for _ in range(40):
             for source, expected in expressions:
-                got = cel.evaluate(source, trigger=trigger, events=events)
+                # Eight threads share one GIL on a busy machine: the time limit is not under test.
+                got = cel.evaluate(source, trigger=trigger, events=events, timeout=GENEROUS_SECONDS)
                 if got != expected(i):
                     errors.append((i, source, got))
+                done.append(i)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
     for thread in threads:
@@ -566,6 +568,7 @@ def test_threads_evaluate_concurrently():
     for thread in threads:
         thread.join()
     assert errors == []
+    assert len(done) == 8 * 40 * len(expressions)  # a thread that raised would be missing here
     assert cel.compile_count() == len(expressions)
 
 
