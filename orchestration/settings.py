@@ -104,6 +104,8 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # Health checks cost a ping per use, but a worker survives a database restart with them.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django_rq's Dashboard has no table: keep it (and any unmanaged model) out of dumpdata.
+DATABASE_ROUTERS = ["orchestration.routers.UnmanagedModelsRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web process share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

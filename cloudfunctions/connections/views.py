@@ -40,7 +40,7 @@ def _inline(request) -> bool:
     return bool(request.htmx and request.GET.get("inline"))
 
 
-def _save(request, connection: Connection | None):
+def _create_or_edit(request, connection: Connection | None):
     # Inline in the step editor, field ids must not collide with the step form's.
     auto_id = "inline_%s" if _inline(request) else "id_%s"
     form = ConnectionForm(request.POST or None, instance=connection, auto_id=auto_id)
@@ -76,13 +76,13 @@ def _save(request, connection: Connection | None):
 @require_http_methods(["GET", "POST"])
 @connection_admin_required
 def connection_create(request):
-    return _save(request, None)
+    return _create_or_edit(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @connection_admin_required
 def connection_edit(request, pk: int):
-    return _save(request, get_object_or_404(Connection, pk=pk))
+    return _create_or_edit(request, get_object_or_404(Connection, pk=pk))
 
 
 @require_GET

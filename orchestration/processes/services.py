@@ -9,6 +9,7 @@ from django.utils.text import slugify
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.processes import step_kinds
+from orchestration.processes.selectors import process_steps, step_context, steps_with_events_before
 from orchestration.processes.step_kinds import StepResult
 from orchestration.web.throttle import Throttled, check_test_run_allowed
 
@@ -130,18 +131,12 @@ def step_delete(*, step: Step) -> None:
 
 def step_refresh_problems(*, process: Process) -> None:
     """Recompute every step's problems: moving or deleting a step changes what is earlier."""
-    earlier: set[str] = set()
     changed = []
-    related = step_kinds.select_related_all()
-    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
-    for step in steps:
-        kind = step_kinds.get(step.kind)
-        problems = kind.problems(step, earlier_events=set(earlier))
+    for step, before in steps_with_events_before(process_steps(process=process)):
+        problems = step_kinds.get(step.kind).problems(step, earlier_events=set(before))
         if problems != step.problems:
             step.problems = problems
             changed.append(step)
-        if name := kind.event_name(step):
-            earlier.add(name)
     if changed:
         Step.objects.bulk_update(changed, ["problems"])
 
@@ -186,9 +181,7 @@ def step_run_record(
 
 def step_test_run(*, step: Step, actor) -> StepRun:
     """Run one step now, on the test context of the steps before it, and record it."""
-    from orchestration.processes.selectors import test_context
-
-    context = test_context(process=step.process, before_step=step)
+    context = step_context(step=step)
     result = step_kinds.get(step.kind).run(step, context=context)
     return step_run_record(step=step, actor=actor, result=result, is_test=True)
 

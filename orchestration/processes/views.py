@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
-from orchestration.processes import drafts, selectors, services, step_kinds
+from orchestration.processes import refused_samples, selectors, services, step_kinds
 from orchestration.processes.forms import ProcessForm, SamplePayloadForm, StepNameForm
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import DESIGNER, designer_required
@@ -188,7 +188,7 @@ def event_sample(request, pk: int, event_pk: int):
         else:
             error = f"Sample not saved: {' '.join(form.errors['payload'])}"
             if step is not None:  # its editor shows the text again, with the error beside it
-                drafts.sample_draft_keep(
+                refused_samples.refused_sample_keep(
                     request, event.pk, text=request.POST.get("payload", ""), error=error
                 )
             else:

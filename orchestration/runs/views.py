@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestration.jsontext import JSONTextError, parse_json
+from orchestration.jsontext import JSONTextError, NotAnObjectError, parse_json_object
 from orchestration.models import Process, Run
 from orchestration.processes import deployments
 from orchestration.runs import services as run_services
@@ -25,6 +25,7 @@ WEBHOOK_TOO_LARGE = "The payload is larger than {limit} bytes."
 WEBHOOK_BAD_JSON = "The body is not valid JSON: {msg} at line {line}, column {column}."
 WEBHOOK_NOT_OBJECT = "The body must be a JSON object."
 RUN_INPUT_BAD_JSON = "Run input is not valid JSON: {msg} at line {line}, column {column}."
+RUN_INPUT_NOT_OBJECT = "Run input must be a JSON object."
 
 
 def _draft(pk: int) -> Process:
@@ -70,13 +71,13 @@ def run_now(request, pk: int):
     process = _draft(pk)
     text = request.POST.get("input", "").strip() or "{}"
     try:
-        data = parse_json(text)
+        data = parse_json_object(text)
     except JSONTextError as exc:
         message = RUN_INPUT_BAD_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
         return _runs_page(request, process, input_error=message, input_text=text, status=400)
-    if not isinstance(data, dict):
+    except NotAnObjectError:
         return _runs_page(
-            request, process, input_error=WEBHOOK_NOT_OBJECT, input_text=text, status=400
+            request, process, input_error=RUN_INPUT_NOT_OBJECT, input_text=text, status=400
         )
     try:
         run = run_services.run_start(
@@ -180,11 +181,11 @@ def webhook(request, pk: int):
     if len(body) > limit:
         return JsonResponse({"error": WEBHOOK_TOO_LARGE.format(limit=limit)}, status=413)
     try:
-        data = parse_json(body or b"{}")
+        data = parse_json_object(body or b"{}")
     except JSONTextError as exc:
         message = WEBHOOK_BAD_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
         return JsonResponse({"error": message}, status=400)
-    if not isinstance(data, dict):
+    except NotAnObjectError:
         return JsonResponse({"error": WEBHOOK_NOT_OBJECT}, status=400)
     try:
         run = run_services.run_start(process=process, trigger=Run.Trigger.WEBHOOK, input=data)

@@ -7,7 +7,8 @@ from cloudfunctions import validators
 from cloudfunctions.connections import messages
 from cloudfunctions.connections.forms import ConnectionForm
 from cloudfunctions.connections.services import ConnectionInUse, connection_delete
-from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
+from cloudfunctions.http.transport import host_of
+from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry, shown_host
 from tests.cloudfunctions.factories import (
     MARKERS,
     AmazonConnectionFactory,
@@ -322,3 +323,21 @@ def test_a_connection_created_inline_tells_the_editor_by_an_htmx_event(admin_cli
     assert event == {
         "connectionCreated": {"pk": created.pk, "name": "Payments", "provider": "custom"}
     }
+
+
+@pytest.mark.parametrize(
+    "base_url, shown",
+    [
+        ("https://API.Example.com:443/v1", "api.example.com"),
+        ("https://api.example.com:8443", "api.example.com:8443"),
+        ("https://[::1]:8443/x", "[::1]:8443"),
+        ("", ""),
+    ],
+)
+def test_a_connection_names_its_host_as_the_transport_does(designer_client, base_url, shown):
+    connection = ApiKeyConnectionFactory(base_url=base_url)
+    assert connection.host == shown == shown_host(base_url)
+    if base_url:
+        assert shown == host_of(base_url)
+    html = designer_client.get(reverse("connection-list")).content.decode()
+    assert f'<td class="mono">{shown}</td>' in html
