@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
 from cloudfunctions import amazon_connect
+from cloudfunctions.http.transport import OutboundError, host_of
 from cloudfunctions.secrets import SecretField
 from cloudfunctions.validators import validate_https_url
 from orchestration.models import CompletionEvent, Step
+
+
+def shown_host(url: str | None) -> str:
+    """Return the host of a URL as the transport names it; "" when it names none."""
+    try:
+        return host_of(url) if url else ""
+    except OutboundError:
+        return ""
 
 
 class Connection(models.Model):
@@ -74,6 +81,8 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The Connection administrators role: granted to its group by migration 0002.
+        permissions = [("manage_connections", "Can add, change, test and delete connections")]
 
     def __str__(self) -> str:
         return self.name
@@ -99,9 +108,9 @@ class Connection(models.Model):
     def host(self) -> str:
         """The host shown in lists and prompts; empty when the settings cannot give one."""
         try:
-            return urlsplit(self.endpoint).netloc if self.endpoint else ""
-        except ValueError:  # amazon_connect.UnknownRegion among them
-            return ""  # e.g. a region botocore no longer lists
+            return shown_host(self.endpoint)
+        except ValueError:  # amazon_connect.UnknownRegion: a region botocore no longer lists
+            return ""
 
     @property
     def auth_label(self) -> str:

@@ -27,6 +27,10 @@ class JSONTextError(ValueError):
         self.msg, self.line, self.column = msg, line, column
 
 
+class NotAnObjectError(ValueError):
+    """Valid JSON, but not the object ({…}) the caller asked for."""
+
+
 class _Infinite(Exception):
     def __init__(self, literal: str):
         self.literal = literal
@@ -62,6 +66,14 @@ def parse_json(text: str | bytes) -> Any:
     # Walking every string of a large answer costs more than parsing it: only when it may help.
     if _may_hold_unstorable_text(text) and _has_unstorable_text(value):
         raise JSONTextError(NOT_TEXT)
+    return value
+
+
+def parse_json_object(text: str | bytes) -> dict:
+    """Return the parsed JSON object; raise JSONTextError or NotAnObjectError."""
+    value = parse_json(text)
+    if not isinstance(value, dict):
+        raise NotAnObjectError(type(value).__name__)
     return value
 
 

@@ -41,6 +41,8 @@ class Process(models.Model):
     class Meta:
         ordering = ["name", "pk"]
         verbose_name_plural = "processes"
+        # The Process designers role: granted to its group by migration 0006.
+        permissions = [("design_processes", "Can design, test, deploy and run processes")]
         constraints = [
             models.UniqueConstraint(
                 fields=["version_of", "version_number"], name="version_number_unique"

@@ -7,6 +7,7 @@ come from a generated, git-ignored `.local-secrets.env`. Production
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
     "django_tasks",
     "django_tasks_db",
     "django_rq",
@@ -69,6 +71,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout found during sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out sign-in is refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "orchestration.urls"
@@ -84,7 +94,6 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "orchestration.web.context_processors.roles",
             ],
         },
     },
@@ -95,6 +104,8 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # Health checks cost a ping per use, but a worker survives a database restart with them.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django_rq's Dashboard has no table: keep it (and any unmanaged model) out of dumpdata.
+DATABASE_ROUTERS = ["orchestration.routers.UnmanagedModelsRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web process share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -163,16 +174,34 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Sign-in throttling and the Test-run limit (orchestration/throttle.py) count in the cache:
-# several web processes need a shared one (e.g. CACHE_URL=redis://...).
+# The per-user Test-run limit (orchestration/web/throttle.py) counts in the cache: several
+# web processes need a shared one (e.g. CACHE_URL=redis://...).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+TEST_RUN_LIMIT = env.int("TEST_RUN_LIMIT", default=30)
+TEST_RUN_WINDOW_SECONDS = env.int("TEST_RUN_WINDOW_SECONDS", default=60)
 # How many reverse proxies of ours stand in front of the app, each appending to
 # X-Forwarded-For; 0 (the default) ignores the header, which clients can forge.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-TEST_RUN_LIMIT = env.int("TEST_RUN_LIMIT", default=30)
-TEST_RUN_WINDOW_SECONDS = env.int("TEST_RUN_WINDOW_SECONDS", default=60)
+
+# Sign-in lockout (django-axes): LOGIN_FAILURE_LIMIT failures of one username from one address
+# lock that pair out for LOGIN_FAILURE_WINDOW_SECONDS after the last failure. Counted in the
+# database, so every web process sees the same counts with no shared cache, a restart
+# forgets none, and the admin lists and lifts lockouts (`manage.py axes_reset` too).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lockout do not extend it: it ends a fixed time after the last failure.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "orchestration.web.signin.client_address"
+AXES_USERNAME_CALLABLE = "orchestration.web.signin.username_key"
+AXES_LOCKOUT_CALLABLE = "orchestration.web.signin.lockout_response"
+# Failures only: a row per successful sign-in is personal data the product has no use for.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command
+# A Test process spends one Test run per step it sends; longer processes are refused.
+PROCESS_TEST_STEP_LIMIT = env.int("PROCESS_TEST_STEP_LIMIT", default=50)
 
 # Outbound requests made for users (see cloudfunctions/transport.py).
 # Loopback is refused unless this is switched on: tests and local development only.

@@ -6,11 +6,10 @@ from django.urls import include, path
 
 from orchestration.processes import views
 from orchestration.runs import views as run_views
-from orchestration.web.throttle import ThrottledLoginView
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("processes/", views.process_list, name="process-list"),
     path("processes/new/", views.process_create, name="process-create"),

@@ -5,6 +5,23 @@ import pytest
 from tests import factories
 from tests.tls import *  # noqa: F403  (TLS servers, CA and OAuth endpoint fixtures)
 
+NEEDS_POSTGRES = (
+    "needs PostgreSQL, and the tests run on {vendor}: set DATABASE_URL=postgres://… "
+    "(.ci/run runs the suite again on PostgreSQL); select these with -m postgres"
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked postgres, saying why, when the test database is another one."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason=NEEDS_POSTGRES.format(vendor=connection.display_name))
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
 
 @pytest.fixture
 def designer(db):

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import factory
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
-from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS
+from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS, role_group
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -19,8 +19,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         for name in extracted or ():
-            # get_or_create: transactional tests flush the groups the migration made.
-            self.groups.add(Group.objects.get_or_create(name=name)[0])
+            # Transactional tests flush the groups (and grants) the migrations made.
+            self.groups.add(role_group(name))
         if create:
             self.save()
 

@@ -1,4 +1,4 @@
-"""Forms for connections and cloud functions. Which fields are required is a server rule."""
+"""The connection form. Which fields are required is a server rule, not the page's."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from django import forms
 from cloudfunctions import amazon_connect
 from cloudfunctions.connections import messages
 from cloudfunctions.http.headers import HEADER_NAME, HEADERS_SET_WHEN_SENT
-from cloudfunctions.http.transport import OutboundError, host_of
-from cloudfunctions.models import Connection
+from cloudfunctions.models import Connection, shown_host
 
 Provider = Connection.Provider
 AuthType = Connection.AuthType
@@ -24,14 +23,6 @@ REQUIRED_SECRETS = {
     AuthType.API_KEY: ["api_key_value"],
     AuthType.OAUTH2: ["client_secret"],
 }
-
-
-def _host(url: str | None) -> str:
-    """The host of a URL with its port unless 443, as the transport names it; "" for none."""
-    try:
-        return host_of(url) if url else ""
-    except OutboundError:
-        return ""
 
 
 def _regions() -> list[tuple[str, str]]:
@@ -167,9 +158,9 @@ class ConnectionForm(forms.ModelForm):
         if not self.instance.pk:
             return ""
         urls = ("base_url", "token_url", "refresh_url")
-        known = {_host(getattr(self.instance, name)) for name in urls}
+        known = {shown_host(getattr(self.instance, name)) for name in urls}
         for name in urls:
-            host = _host(cleaned.get(name))
+            host = shown_host(cleaned.get(name))
             if host and host not in known:
                 return host
         return ""

@@ -21,7 +21,6 @@ API_KEY_HEADER_NAME_INVALID = (
     "Enter a header name like x-api-key: no spaces, colons, brackets or line breaks."
 )
 API_KEY_HEADER_NAME_RESERVED = "{name} is set when a request is sent; choose another header."
-CONNECTION_NAME_TAKEN = "A connection with this name already exists."
 HEADER_VALUE_UNSENDABLE = (
     "A header can only carry printable ASCII: no line breaks or accented letters."
 )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from cloudfunctions.connections import selectors, services
 from cloudfunctions.connections.forms import ConnectionForm
 from cloudfunctions.models import Connection
-from orchestration.web.roles import connection_admin_required, is_connection_admin
+from orchestration.web.roles import connection_admin_required
 from orchestration.web.throttle import Throttled, check_test_run_allowed
 
 
@@ -20,10 +19,7 @@ def connection_list(request):
     return render(
         request,
         "cloudfunctions/connection_list.html",
-        {
-            "connections": selectors.connection_list(),
-            "can_manage": is_connection_admin(request.user),
-        },
+        {"connections": selectors.connection_list()},
     )
 
 
@@ -44,7 +40,7 @@ def _inline(request) -> bool:
     return bool(request.htmx and request.GET.get("inline"))
 
 
-def _save(request, connection: Connection | None):
+def _create_or_edit(request, connection: Connection | None):
     # Inline in the step editor, field ids must not collide with the step form's.
     auto_id = "inline_%s" if _inline(request) else "id_%s"
     form = ConnectionForm(request.POST or None, instance=connection, auto_id=auto_id)
@@ -59,8 +55,7 @@ def _save(request, connection: Connection | None):
                 created = {"pk": connection.pk, "name": connection.name}
                 created["provider"] = connection.provider
                 # The editor's script adds the new connection to its picker and selects it.
-                response["HX-Trigger"] = json.dumps({"connectionCreated": created})
-                return response
+                return trigger_client_event(response, "connectionCreated", created)
             messages.success(request, f"Connection “{connection.name}” created.")
         else:
             services.connection_update(
@@ -81,13 +76,13 @@ def _save(request, connection: Connection | None):
 @require_http_methods(["GET", "POST"])
 @connection_admin_required
 def connection_create(request):
-    return _save(request, None)
+    return _create_or_edit(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @connection_admin_required
 def connection_edit(request, pk: int):
-    return _save(request, get_object_or_404(Connection, pk=pk))
+    return _create_or_edit(request, get_object_or_404(Connection, pk=pk))
 
 
 @require_GET

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 from cloudfunctions.http import errors
 
 URI_MUST_START_WITH_SLASH = 'The URI must start with "/", like "/v1/charges".'
+URI_HAS_BACKSLASH = 'The URI cannot contain a backslash (\\); separate path segments with "/".'
 URI_CLIMBS_OUT = 'The URI cannot contain ".." path segments.'
 BASE_URL_INVALID = errors.OUTBOUND_URL_INVALID
 URI_CHANGES_HOST = "The URI must be a path on the connection's base URL, not another address."
@@ -29,11 +30,12 @@ class UnsafeURI(ValueError):
 
 def build_url(base_url: str, uri: str, query: list[tuple[str, str]]) -> str:
     """Return base_url + uri (+ query), or raise UnsafeURI."""
-    if not uri.startswith("/") or uri.startswith("//") or "\\" in uri:
+    # Some servers and proxies read a backslash as "/": none is sent, wherever it stands.
+    if "\\" in uri:
+        raise UnsafeURI(URI_HAS_BACKSLASH)
+    if not uri.startswith("/") or uri.startswith("//"):
         raise UnsafeURI(
-            URI_CHANGES_HOST
-            if uri.startswith(("//", "\\")) or "://" in uri
-            else URI_MUST_START_WITH_SLASH
+            URI_CHANGES_HOST if uri.startswith("//") or "://" in uri else URI_MUST_START_WITH_SLASH
         )
     path, _, inline_query = uri.partition("?")
     path = path.split("#", 1)[0]

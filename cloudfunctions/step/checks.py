@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cloudfunctions import cel
 from cloudfunctions.http.headers import HEADER_SET_WHEN_SENT, HEADERS_SET_WHEN_SENT
+from cloudfunctions.http.url_builder import URI_HAS_BACKSLASH, URI_MUST_START_WITH_SLASH
 from cloudfunctions.models import CloudFunction
 from orchestration.jsontext import JSONTextError, parse_json
 
@@ -69,8 +70,11 @@ def check_uri(source: str, *, known_events: Collection[str] | None) -> list[Fiel
     if constant is not cel.NOT_CONSTANT:
         if not isinstance(constant, str):
             return [FieldProblem("URI", 'The URI must be a string expression, like "/v1/charges".')]
+        # As the request is built (url_builder), so the live check and a run say the same.
+        if "\\" in constant:
+            return [FieldProblem("URI", URI_HAS_BACKSLASH)]
         if not constant.startswith("/"):
-            return [FieldProblem("URI", 'The URI must start with "/", like "/v1/charges".')]
+            return [FieldProblem("URI", URI_MUST_START_WITH_SLASH)]
     return []
 
 

@@ -1,4 +1,4 @@
-"""cURL lines: shown for a request as sent (already masked), and read by Import cURL."""
+"""Write a stored request (already masked) as a curl command the designer can copy."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudfunctions import amazon_connect
-from cloudfunctions.step.curl_import import cel_string_literal
+from cloudfunctions.cel.literals import cel_string_literal
 
 __all__ = [
     "MAX_BODY_DEPTH",

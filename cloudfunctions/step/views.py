@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cloudfunctions import cel
+from cloudfunctions.cel import paths
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.models import CloudFunction, Connection, cloud_function_of
 from cloudfunctions.step import checks, services
@@ -25,12 +26,12 @@ from cloudfunctions.step.forms import (
 from cloudfunctions.step.operations import amazon_connect_operations, operation_fill
 from orchestration.models import Step
 from orchestration.processes import services as orchestration_services
-from orchestration.processes import step_kinds, variables
-from orchestration.processes.drafts import sample_draft_pop
-from orchestration.processes.selectors import step_latest_run, test_context
+from orchestration.processes import step_kinds
+from orchestration.processes.refused_samples import refused_sample_pop
+from orchestration.processes.selectors import step_context, step_latest_run
 from orchestration.processes.views import check_editable, editor_context
 from orchestration.validators import is_ascii_digits
-from orchestration.web.roles import designer_required, is_connection_admin
+from orchestration.web.roles import designer_required
 from orchestration.web.throttle import Throttled, check_test_run_allowed
 
 TEMPLATE = "cloudfunctions/step_editor.html"
@@ -38,19 +39,6 @@ EVENT_TAKEN = (
     "That completion event was just taken by another step; nothing was saved. Pick another."
 )
 NO_CAPTURE_YET = "no captured value yet; run Test on the earlier steps to see one"
-
-
-def earlier_events(step: Step) -> set[str]:
-    """Names of the completion events emitted by the steps before this one."""
-    names = set()
-    for other in step.process.steps.select_related("cloud_function__completion_event").order_by(
-        "position", "pk"
-    ):
-        if other.pk == step.pk:
-            break
-        if name := step_kinds.get(other.kind).event_name(other):
-            names.add(name)
-    return names
 
 
 def _cloud_function(step: Step) -> CloudFunction:
@@ -222,7 +210,7 @@ def _test(request, step: Step, *, confirmed: bool, typed=None):
     """Run the just-saved step for real; a request with side effects needs a confirmation."""
     cf = CloudFunction.objects.select_related("connection").get(step=step)
     step.refresh_from_db(fields=["problems", "revision"])
-    context = {"step": step, "process": step.process, "cf": cf, "is_designer": True}
+    context = {"step": step, "process": step.process, "cf": cf, "can_edit": True}
     if typed is not None:
         # Refused fields kept their saved values, and those are what the test sends.
         context["kept_saved"] = [
@@ -263,8 +251,8 @@ def _run_context(step: Step, run) -> dict:
     if run is None:
         return {}
     name = step_kinds.get(step.kind).event_name(step)
-    root = variables.event_root(name) if name else "response"
-    tree = variables.tree(root, run.captured) if run.captured is not None else []
+    root = paths.event_root(name) if name else "response"
+    tree = paths.tree(root, run.captured) if run.captured is not None else []
     return {"run": run, "curl": to_curl(run.request), "tree": tree}
 
 
@@ -272,9 +260,10 @@ def _render(
     request, step, form, query, headers, *, configure=True, conflict=None, status=200, extra=None
 ):
     step.refresh_from_db(fields=["problems", "revision"])
-    test = test_context(process=step.process, before_step=step)
+    test = step_context(step=step)
     context = editor_context(
         step.process,
+        user=request.user,
         step=step,
         form=form,
         query_formset=query,
@@ -282,12 +271,11 @@ def _render(
         configure=configure,
         conflict=conflict,
         known_events=sorted(test["emitted"]),
-        can_create_connection=is_connection_admin(request.user),
-        paths=variables.leaves(test["events"], set(test["samples"])),
+        paths=paths.leaves(test["events"], set(test["samples"])),
     )
     context.update(extra if extra is not None else _last_run(step))
     if form.instance.completion_event_id:
-        context["sample_draft"] = sample_draft_pop(request, form.instance.completion_event_id)
+        context["refused_sample"] = refused_sample_pop(request, form.instance.completion_event_id)
     connection = form.instance.connection if form.instance.connection_id else None
     if connection is not None and connection.is_amazon_connect:
         context["operations"] = amazon_connect_operations()
@@ -311,7 +299,7 @@ def field_check(request, pk: int, step_pk: int):
     step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
     name = request.POST.get("_field", "")
     source = request.POST.get(name, "")
-    known = earlier_events(step)
+    known = step_context(step=step)["emitted"]
     if name == "body":
         if request.POST.get("body_mode") == CloudFunction.BodyMode.CEL:
             problems = checks.check_cel(source, field="Body", known_events=known) if source else []
@@ -331,7 +319,7 @@ def _preview(source: str, name: str, step: Step) -> dict:
     """Evaluate a field on the last captured context, so the designer sees what it gives."""
     if cel.constant_value(source) is not cel.NOT_CONSTANT:
         return {}
-    context = test_context(process=step.process, before_step=step)
+    context = step_context(step=step)
     try:
         value = cel.evaluate(
             source, trigger=context["trigger"], events=context["events"], field=_field_label(name)

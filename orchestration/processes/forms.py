@@ -4,9 +4,13 @@ import json
 
 from django import forms
 
-from orchestration.jsontext import JSONTextError, parse_json
+from orchestration.jsontext import JSONTextError, NotAnObjectError, parse_json_object
 from orchestration.models import Process
 from orchestration.processes import routes
+
+NOT_JSON = "Not valid JSON: {error}."
+TEST_INPUT_NOT_OBJECT = "The test input must be a JSON object ({…})."
+SAMPLE_NOT_OBJECT = "A sample payload is a JSON object ({…})."
 
 
 class ProcessForm(forms.ModelForm):
@@ -30,12 +34,11 @@ class ProcessForm(forms.ModelForm):
     def clean_test_input(self):
         text = self.cleaned_data["test_input"].strip() or "{}"
         try:
-            value = parse_json(text)
+            return parse_json_object(text)
         except JSONTextError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("The test input must be a JSON object ({…}).")
-        return value
+            raise forms.ValidationError(NOT_JSON.format(error=exc)) from None
+        except NotAnObjectError:
+            raise forms.ValidationError(TEST_INPUT_NOT_OBJECT) from None
 
     def save(self, commit=True):
         self.instance.test_input = self.cleaned_data["test_input"]
@@ -62,17 +65,13 @@ class StepStartForm(forms.Form):
 
 
 class SamplePayloadForm(forms.Form):
-    payload = forms.CharField(
-        label="Sample payload",
-        widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"}),
-        help_text='JSON, shaped like a captured event: {"status": 200, "headers": {}, "body": {…}}',
-    )
+    # Validation only: the step editor writes its textarea by hand, beside the event it samples.
+    payload = forms.CharField(label="Sample payload")
 
     def clean_payload(self):
         try:
-            value = parse_json(self.cleaned_data["payload"])
+            return parse_json_object(self.cleaned_data["payload"])
         except JSONTextError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("A sample payload is a JSON object ({…}).")
-        return value
+            raise forms.ValidationError(NOT_JSON.format(error=exc)) from None
+        except NotAnObjectError:
+            raise forms.ValidationError(SAMPLE_NOT_OBJECT) from None

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from orchestration.models import Step
 from orchestration.processes import step_kinds
+from orchestration.processes.selectors import steps_with_events_before
 
 PROCESS_START = "start"
 EVENT_PREFIX = "event:"
@@ -46,12 +47,7 @@ def start_events(steps: Sequence[Step]) -> list[str | None]:
 
 def may_emit(steps: Sequence[Step]) -> list[set[str]]:
     """Return, for each step, the events some earlier step can emit."""
-    seen: set[str] = set()
-    earlier = []
-    for step in steps:
-        earlier.append(set(seen))
-        seen |= step_kinds.get(step.kind).event_names(step)
-    return earlier
+    return [set(before) for _, before in steps_with_events_before(steps)]
 
 
 def unreachable_start(step: Step, start: str | None, earlier: set[str]) -> str | None:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
 from orchestration.processes import routes, step_kinds
+from orchestration.processes.selectors import process_steps, step_context
 from orchestration.processes.step_kinds import StepResult
+from orchestration.web.throttle import Throttled, check_test_run_allowed
+
+PROCESS_TEST_TOO_MANY_STEPS = (
+    "This process has {count} steps and a Test runs at most {limit}; "
+    "test its steps from their editors instead."
+)
+STEP_NOT_SENT = "Not sent: {reason}"
+
+
+class ProcessTestRefused(ValueError):
+    """A Test process that is refused before anything is sent; the message is safe to show."""
 
 
 def with_suffix(name: str, suffix: str) -> str:
@@ -130,8 +143,7 @@ def step_delete(*, step: Step) -> None:
 def step_refresh_problems(*, process: Process) -> None:
     """Recompute every step's problems: moving or deleting a step changes what is earlier."""
     changed = []
-    related = step_kinds.select_related_all()
-    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
+    steps = process_steps(process=process)
     starts = routes.start_events(steps)
     for step, start, earlier in zip(steps, starts, routes.may_emit(steps), strict=True):
         problems = step_kinds.get(step.kind).problems(step, earlier_events=set(earlier))
@@ -190,9 +202,7 @@ def step_run_record(
 
 def step_test_run(*, step: Step, actor) -> StepRun:
     """Run one step now, on the test context of the steps before it, and record it."""
-    from orchestration.processes.selectors import test_context
-
-    context = test_context(process=step.process, before_step=step)
+    context = step_context(step=step)
     kind = step_kinds.get(step.kind)
     result = kind.route(step, kind.run(step, context=context))
     return step_run_record(step=step, actor=actor, result=result, is_test=True)
@@ -200,27 +210,27 @@ def step_test_run(*, step: Step, actor) -> StepRun:
 
 def process_side_effects(*, process: Process) -> list[tuple[str, str]]:
     """(step name, what it may change) for each step a Test would run that is not a read."""
-    related = step_kinds.select_related_all()
-    steps = process.steps.select_related(*related).order_by("position", "pk")
-    effects = [(step.name, step_kinds.get(step.kind).side_effect(step)) for step in steps]
+    effects = [(step.name, step_kinds.get(step.kind).side_effect(step)) for step in _steps(process)]
     return [(name, effect) for name, effect in effects if effect]
 
 
-def process_test_run(*, process: Process, actor) -> list[StepRun]:
+def process_test_run(*, process: Process, actor, spend_test_runs: bool = False) -> list[StepRun]:
     """Run every step in order on the test input, each on the captures of the ones before.
 
     Stops at the first failure; the returned runs say how far it got and why it stopped.
+    With `spend_test_runs`, each step spends one of the actor's Test runs before it runs;
+    when they run out, the step is recorded as not sent, with the wait, and the test stops.
     """
     context = {"trigger": process.test_input or {}, "events": {}}
     runs = []
-    related = step_kinds.select_related_all()
-    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
+    steps = _steps(process)
     for step, start in zip(steps, routes.start_events(steps), strict=True):
         if start is not None and start not in context["events"]:
             runs.append(step_skip_record(step=step, event=start, actor=actor, is_test=True))
             continue
         kind = step_kinds.get(step.kind)
-        result = kind.route(step, kind.run(step, context=context))
+        refused = _spend_test_run(actor) if spend_test_runs else None
+        result = refused or kind.route(step, kind.run(step, context=context))
         runs.append(step_run_record(step=step, actor=actor, result=result, is_test=True))
         if not result.ok:
             break
@@ -239,6 +249,30 @@ def step_skip_record(*, step: Step, event: str, actor=None, is_test: bool, run=N
         run=run,
         outcome=StepRun.Outcome.SKIPPED,
     )
+
+
+def _spend_test_run(actor) -> StepResult | None:
+    """Spend one of the actor's Test runs; return the step's result when none is left."""
+    # Spent before the run is known to send: a step that fails first (not configured, a
+    # CEL error) costs one run, and ends the test anyway.
+    try:
+        check_test_run_allowed(actor)
+    except Throttled as throttled:
+        message = STEP_NOT_SENT.format(reason=throttled.message)
+        return StepResult(ok=False, error_stage="throttled", error_message=message)
+    return None
+
+
+def _steps(process: Process) -> list[Step]:
+    """Return the steps a Test runs, in order; raise ProcessTestRefused over the step cap."""
+    limit = settings.PROCESS_TEST_STEP_LIMIT
+    related = step_kinds.select_related_all()
+    # One more than the cap is enough to know it is over: a huge process is not loaded.
+    steps = list(process.steps.select_related(*related).order_by("position", "pk")[: limit + 1])
+    if len(steps) > limit:
+        count = process.steps.count()
+        raise ProcessTestRefused(PROCESS_TEST_TOO_MANY_STEPS.format(count=count, limit=limit))
+    return steps
 
 
 def event_sample_set(*, event: CompletionEvent, payload: dict | None) -> None:

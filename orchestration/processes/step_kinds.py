@@ -6,6 +6,7 @@ package never imports HTTP or auth code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -82,3 +83,20 @@ def all_kinds() -> list[StepKind]:
 def select_related_all() -> set[str]:
     """Every relation some kind wants loaded with its steps."""
     return {name for kind in _registry.values() for name in kind.select_related}
+
+
+# How a value reads as a tree of paths a designer maps from (`trigger.order.id`): the
+# expression language belongs to the step kinds' side, which registers it, so the run
+# pages show the same trees as a Test without knowing its syntax.
+ValueTree = Callable[..., list]
+_value_tree: ValueTree | None = None
+
+
+def register_value_tree(build: ValueTree) -> None:
+    global _value_tree
+    _value_tree = build
+
+
+def value_tree(value: Any, *, event: str | None = None) -> list:
+    """Return the value as tree nodes rooted at the trigger, or at an event's payload."""
+    return _value_tree(value, event=event) if _value_tree is not None else []

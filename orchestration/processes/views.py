@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
-from orchestration.processes import drafts, routes, selectors, services, step_kinds
+from orchestration.processes import refused_samples, routes, selectors, services, step_kinds
 from orchestration.processes.forms import (
     ProcessForm,
     SamplePayloadForm,
@@ -20,8 +20,7 @@ from orchestration.processes.forms import (
     StepStartForm,
 )
 from orchestration.validators import is_ascii_digits
-from orchestration.web.roles import designer_required, is_designer
-from orchestration.web.throttle import Throttled, check_test_run_allowed
+from orchestration.web.roles import DESIGNER, designer_required
 
 STARTS_ON_UNAVAILABLE = "Choose the process start or an event an earlier step can emit."
 
@@ -77,23 +76,21 @@ def process_delete(request, pk: int):
     return render(request, "orchestration/process_delete.html", {"process": process})
 
 
-def editor_context(process: Process, **extra) -> dict:
+def editor_context(process: Process, *, user, **extra) -> dict:
     """What every editor page shows: the process, its steps in order and their last test."""
     related = step_kinds.select_related_all()
     steps = list(process.steps.select_related(*related).order_by("position", "pk"))
     latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
     for step in steps:
         step.last_run = latest.get(step.pk)
-    context = {"process": process, "steps": steps, "step_form": StepNameForm(), **extra}
+    context = {"process": process, "steps": steps, "step_form": StepNameForm()}
     current = extra.get("step")
     if current is not None and current.pk in (ids := [s.pk for s in steps]):
         earlier = routes.may_emit(steps)[ids.index(current.pk)]
         context["start_form"] = StepStartForm(
             initial={"starts_on": current.starts_on}, earlier_events=earlier
         )
-    if process.is_frozen:
-        context["is_designer"] = False  # a deployed version is read-only for everyone
-    return context
+    return {**context, "can_edit": can_edit(user, process), **extra}
 
 
 def _editable_step(request, pk: int, step_pk: int) -> Step:
@@ -102,10 +99,25 @@ def _editable_step(request, pk: int, step_pk: int) -> Step:
     return step
 
 
+FROZEN_REFUSED = (
+    "This is deployed version {number} of “{name}”, which stays as it was deployed. "
+    "Change the draft, then deploy it again."
+)
+
+
+def can_edit(user, process: Process) -> bool:
+    """Whether user may change process: designers only, and never a deployed version."""
+    return user.has_perm(DESIGNER.permission) and not process.is_frozen
+
+
 def check_editable(request, process: Process) -> None:
-    """Refuse changes from non-designers and to deployed versions."""
-    if not is_designer(request.user) or process.is_frozen:
-        raise PermissionDenied
+    """Refuse changes from non-designers and to deployed versions, saying why."""
+    if not request.user.has_perm(DESIGNER.permission):
+        raise PermissionDenied(DESIGNER.refused)
+    if process.is_frozen:
+        raise PermissionDenied(
+            FROZEN_REFUSED.format(number=process.version_number, name=process.name)
+        )
 
 
 @require_http_methods(["GET", "POST"])
@@ -118,7 +130,11 @@ def process_editor(request, pk: int):
             form.save()
             messages.success(request, "Process saved.")
             return redirect(process)
-    return render(request, "orchestration/process_editor.html", editor_context(process, form=form))
+    return render(
+        request,
+        "orchestration/process_editor.html",
+        editor_context(process, user=request.user, form=form),
+    )
 
 
 @require_POST
@@ -126,7 +142,11 @@ def process_editor(request, pk: int):
 def process_test(request, pk: int):
     process = get_object_or_404(Process, pk=pk)
     check_editable(request, process)
-    effects = services.process_side_effects(process=process)
+    try:
+        effects = services.process_side_effects(process=process)
+    except services.ProcessTestRefused as refused:
+        messages.error(request, str(refused))
+        return redirect(process)
     # A yes is to the list shown: a step changed meanwhile (now a DELETE) asks again.
     digest = hashlib.sha256(json.dumps(effects).encode()).hexdigest()[:16]
     if effects and request.POST.get("confirmed") != digest:
@@ -135,11 +155,11 @@ def process_test(request, pk: int):
         context["changed"] = bool(request.POST.get("confirmed"))
         return render(request, "orchestration/process_test_confirm.html", context)
     try:
-        check_test_run_allowed(request.user)
-    except Throttled as throttled:
-        messages.error(request, throttled.message)
+        # Each step sent spends one of the user's Test runs (the server sends them).
+        runs = services.process_test_run(process=process, actor=request.user, spend_test_runs=True)
+    except services.ProcessTestRefused as refused:  # steps added since the question
+        messages.error(request, str(refused))
         return redirect(process)
-    runs = services.process_test_run(process=process, actor=request.user)
     if not runs:
         messages.warning(request, "The process has no steps to test.")
     elif runs[-1].outcome == StepRun.Outcome.FAILED:
@@ -182,7 +202,7 @@ def event_sample(request, pk: int, event_pk: int):
         else:
             error = f"Sample not saved: {' '.join(form.errors['payload'])}"
             if step is not None:  # its editor shows the text again, with the error beside it
-                drafts.sample_draft_keep(
+                refused_samples.refused_sample_keep(
                     request, event.pk, text=request.POST.get("payload", ""), error=error
                 )
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestration.models import Run, Step, StepRun
-from orchestration.processes import variables
+from orchestration.processes import step_kinds
 
 
 @dataclass
@@ -14,7 +14,7 @@ class StepTimeline:
 
     step: Step
     attempts: list[StepRun] = field(default_factory=list)
-    tree: list[variables.Node] = field(default_factory=list)
+    tree: list = field(default_factory=list)
 
     @property
     def last(self) -> StepRun | None:
@@ -39,8 +39,9 @@ def run_timeline(*, run: Run) -> list[StepTimeline]:
     for entry in timeline.values():
         last = entry.last
         if last is not None and last.captured is not None:
-            root = variables.event_root(last.event.name) if last.event else "output"
-            entry.tree = variables.tree(root, last.captured)
+            entry.tree = step_kinds.value_tree(
+                last.captured, event=last.event.name if last.event else ""
+            )
     return list(timeline.values())
 
 

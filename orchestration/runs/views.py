@@ -6,19 +6,19 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestration.jsontext import JSONTextError, parse_json
+from orchestration.jsontext import JSONTextError, NotAnObjectError, parse_json_object
 from orchestration.models import Process, Run
-from orchestration.processes import deployments, variables
+from orchestration.processes import deployments, step_kinds
 from orchestration.runs import selectors as run_selectors
 from orchestration.runs import services as run_services
 from orchestration.validators import is_ascii_digits
-from orchestration.web.middleware import login_exempt
 from orchestration.web.roles import designer_required
 
 WEBHOOK_BAD_TOKEN = "Missing or wrong webhook token."
@@ -26,6 +26,7 @@ WEBHOOK_TOO_LARGE = "The payload is larger than {limit} bytes."
 WEBHOOK_BAD_JSON = "The body is not valid JSON: {msg} at line {line}, column {column}."
 WEBHOOK_NOT_OBJECT = "The body must be a JSON object."
 RUN_INPUT_BAD_JSON = "Run input is not valid JSON: {msg} at line {line}, column {column}."
+RUN_INPUT_NOT_OBJECT = "Run input must be a JSON object."
 
 
 def _draft(pk: int) -> Process:
@@ -71,13 +72,13 @@ def run_now(request, pk: int):
     process = _draft(pk)
     text = request.POST.get("input", "").strip() or "{}"
     try:
-        data = parse_json(text)
+        data = parse_json_object(text)
     except JSONTextError as exc:
         message = RUN_INPUT_BAD_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
         return _runs_page(request, process, input_error=message, input_text=text, status=400)
-    if not isinstance(data, dict):
+    except NotAnObjectError:
         return _runs_page(
-            request, process, input_error=WEBHOOK_NOT_OBJECT, input_text=text, status=400
+            request, process, input_error=RUN_INPUT_NOT_OBJECT, input_text=text, status=400
         )
     try:
         run = run_services.run_start(
@@ -133,7 +134,7 @@ def run_detail(request, run_pk: int):
     context = {
         "run": run,
         "timeline": run_selectors.run_timeline(run=run),
-        "input_tree": variables.tree("trigger", run.input),
+        "input_tree": step_kinds.value_tree(run.input),
         "rerun": run.first_rerun(),
     }
     return render(request, template, context)
@@ -176,7 +177,7 @@ def run_rerun(request, run_pk: int):
 
 
 @csrf_exempt
-@login_exempt
+@login_not_required  # the process's webhook token authenticates
 @require_POST
 def webhook(request, pk: int):
     """Start a run from outside: POST JSON with the process's token as a bearer token."""
@@ -194,11 +195,11 @@ def webhook(request, pk: int):
     if len(body) > limit:
         return JsonResponse({"error": WEBHOOK_TOO_LARGE.format(limit=limit)}, status=413)
     try:
-        data = parse_json(body or b"{}")
+        data = parse_json_object(body or b"{}")
     except JSONTextError as exc:
         message = WEBHOOK_BAD_JSON.format(msg=exc.msg, line=exc.line, column=exc.column)
         return JsonResponse({"error": message}, status=400)
-    if not isinstance(data, dict):
+    except NotAnObjectError:
         return JsonResponse({"error": WEBHOOK_NOT_OBJECT}, status=400)
     try:
         run = run_services.run_start(process=process, trigger=Run.Trigger.WEBHOOK, input=data)

@@ -9,9 +9,10 @@ import requests
 from werkzeug import Response
 
 from cloudfunctions.connections.auth import AuthError
-from cloudfunctions.connections.auth.oauth2 import MemoryTokenStore, OAuth2ClientCredentials
+from cloudfunctions.connections.auth.oauth2 import OAuth2ClientCredentials
 from cloudfunctions.http import errors
 from cloudfunctions.http.transport import OutboundError, send
+from tests.cloudfunctions.token_store import MemoryTokenStore
 
 WRONG_SECRET = "SECRET-MARKER-wrong-44e1"
 
@@ -51,13 +52,6 @@ def test_a_token_is_fetched_once_and_cached(outbound_tls, oauth_token_server):
 
     assert oauth_token_server.grants == [("/oauth/token", "client_credentials", "basic")]
     assert oauth_token_server.scopes == ["read write"]
-
-
-def test_client_secret_post_authentication(outbound_tls, oauth_token_server):
-    auth = provider(oauth_token_server, auth_method="client_secret_post")
-
-    assert call_resource(oauth_token_server, auth) == 200
-    assert oauth_token_server.grants == [("/oauth/token", "client_credentials", "post")]
 
 
 def test_a_token_about_to_expire_is_renewed(outbound_tls, oauth_token_server):

@@ -12,6 +12,7 @@ import pytest
 
 from cloudfunctions import cel
 from cloudfunctions.cel import messages as msg
+from tests.clock import GENEROUS_SECONDS
 
 SECRET = "SECRET-MARKER-cel-91c2"
 
@@ -41,6 +42,8 @@ EVENTS = {
 }
 KNOWN = {"charge.created", "customer.found"}
 
+# 40 ** 3 evaluations: about a minute without the time limit, so a stop within
+# GENEROUS_SECONDS is the limit working however busy the machine is.
 SLOW_LIST = "[" + ",".join(str(i) for i in range(40)) + "]"
 SLOW_COMPREHENSION = (
     f"{SLOW_LIST}.map(a, {SLOW_LIST}.map(b, {SLOW_LIST}.map(c, a + b + c + trigger.n)))"
@@ -461,15 +464,17 @@ def test_slow_comprehension_is_stopped_by_the_time_limit():
     error = failure(SLOW_COMPREHENSION)
     elapsed = time.monotonic() - started
     assert error.kind == "timeout"
-    assert elapsed < 1.0
+    assert error.message.endswith(msg.TIMEOUT.format(seconds=cel.DEFAULT_TIMEOUT))
+    assert elapsed < GENEROUS_SECONDS
     assert threading.active_count() == threads_before
     assert run("trigger.n") == 3
 
 
 def test_time_limit_is_adjustable():
     started = time.monotonic()
-    assert failure(SLOW_COMPREHENSION, timeout=0.1).kind == "timeout"
-    assert time.monotonic() - started < 0.5
+    error = failure(SLOW_COMPREHENSION, timeout=0.1)
+    assert error.kind == "timeout" and error.message.endswith(msg.TIMEOUT.format(seconds=0.1))
+    assert time.monotonic() - started < GENEROUS_SECONDS
 
 
 def test_slow_constant_is_reported_while_checking():
@@ -477,7 +482,7 @@ def test_slow_constant_is_reported_while_checking():
     started = time.monotonic()
     problems = cel.check_expression(source)
     assert [p.kind for p in problems] == ["timeout"]
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < GENEROUS_SECONDS
 
 
 # ---------------------------------------------------------------- cache and threads
@@ -543,7 +548,7 @@ def test_threads_evaluate_concurrently():
         ('events["e.v"].body.n + 1', lambda i: i + 1),
     ]
     barrier = threading.Barrier(8)
-    errors = []
+    errors, done = [], []
 
     def work(i):
         trigger = {"id": f"c{i}", "items": [1, 2, 3], "k": i}
@@ -551,9 +556,11 @@ def test_threads_evaluate_concurrently():
         barrier.wait()
         for _ in range(40):
             for source, expected in expressions:
-                got = cel.evaluate(source, trigger=trigger, events=events)
+                # Eight threads share one GIL on a busy machine: the time limit is not under test.
+                got = cel.evaluate(source, trigger=trigger, events=events, timeout=GENEROUS_SECONDS)
                 if got != expected(i):
                     errors.append((i, source, got))
+                done.append(i)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
     for thread in threads:
@@ -561,6 +568,7 @@ def test_threads_evaluate_concurrently():
     for thread in threads:
         thread.join()
     assert errors == []
+    assert len(done) == 8 * 40 * len(expressions)  # a thread that raised would be missing here
     assert cel.compile_count() == len(expressions)
 
 

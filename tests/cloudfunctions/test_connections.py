@@ -7,7 +7,8 @@ from cloudfunctions import validators
 from cloudfunctions.connections import messages
 from cloudfunctions.connections.forms import ConnectionForm
 from cloudfunctions.connections.services import ConnectionInUse, connection_delete
-from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
+from cloudfunctions.http.transport import host_of
+from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry, shown_host
 from tests.cloudfunctions.factories import (
     MARKERS,
     AmazonConnectionFactory,
@@ -309,3 +310,34 @@ def test_an_oauth_token_url_on_a_new_host_needs_the_client_secret_again():
     assert "evil.example is new" in form.errors["client_secret"][0]
     same = {**data, "token_url": "https://auth.example.com/v2/token"}
     assert ConnectionForm(same, instance=Connection.objects.get(pk=connection.pk)).is_valid()
+
+
+def test_a_connection_created_inline_tells_the_editor_by_an_htmx_event(admin_client_):
+    import json
+
+    response = admin_client_.post(
+        reverse("connection-create") + "?inline=1", API_KEY_POST, HTTP_HX_REQUEST="true"
+    )
+    created = Connection.objects.get(name="Payments")
+    event = json.loads(response["HX-Trigger"])
+    assert event == {
+        "connectionCreated": {"pk": created.pk, "name": "Payments", "provider": "custom"}
+    }
+
+
+@pytest.mark.parametrize(
+    "base_url, shown",
+    [
+        ("https://API.Example.com:443/v1", "api.example.com"),
+        ("https://api.example.com:8443", "api.example.com:8443"),
+        ("https://[::1]:8443/x", "[::1]:8443"),
+        ("", ""),
+    ],
+)
+def test_a_connection_names_its_host_as_the_transport_does(designer_client, base_url, shown):
+    connection = ApiKeyConnectionFactory(base_url=base_url)
+    assert connection.host == shown == shown_host(base_url)
+    if base_url:
+        assert shown == host_of(base_url)
+    html = designer_client.get(reverse("connection-list")).content.decode()
+    assert f'<td class="mono">{shown}</td>' in html

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
+import sys
+import time
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from cloudfunctions import cel
+from cloudfunctions.step import curl_import as curl_import_module
 from cloudfunctions.step.curl_import import (
+    MAX_COMMAND_BYTES,
+    CurlImport,
+    CurlImportError,
+    curl_import,
+)
+from cloudfunctions.step.curl_messages import (
     BEARER_NOT_COPIED,
     BODY_NOT_JSON,
+    COMMAND_TOO_LONG,
     COOKIES_NOT_COPIED,
     FORM_BODY_AS_JSON,
     FORM_FIELD_NOT_COPIED,
@@ -31,14 +45,12 @@ from cloudfunctions.step.curl_import import (
     SEVERAL_URLS_AFTER_UNKNOWN,
     SIGNING_HEADER_NOT_COPIED,
     SIGNING_NOT_COPIED,
+    UNBALANCED_QUOTES,
     UNSUPPORTED_METHOD,
     URL_USER_NOT_COPIED,
     USER_NOT_COPIED,
-    CurlImport,
-    CurlImportError,
-    cel_string_literal,
-    curl_import,
 )
+from cloudfunctions.step.curl_words import shell_words
 
 SECRET = "SECRET-MARKER-curl-5f31"
 SEED = (
@@ -412,27 +424,6 @@ def test_result_is_a_plain_dataclass():
     assert result == CurlImport(method="GET", uri='"/a"')
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        '"',
-        "\\",
-        '\\"',
-        '"\\',
-        "\\n is not a newline",
-        "line\nbreak\r\ttab",
-        "".join(chr(code) for code in range(0x20)) + "\x7f\x85\x9f",
-        "it's 'single' and \"double\"",
-        "café ☕ 😀 \u2028",
-        '${trigger.x} + "injected" + ',
-        "".join(chr(code) for code in range(0x20, 0x7F)),
-    ],
-)
-def test_cel_string_literal_round_trips_awkward_text(text):
-    assert value(cel_string_literal(text)) == text
-
-
 def test_credentials_in_a_json_body_are_not_copied():
     from cloudfunctions.step.curl_import import curl_import as run_import
 
@@ -465,3 +456,114 @@ def test_a_lone_surrogate_escape_becomes_a_replacement_character(command):
     texts = json.dumps([imported.headers, imported.body, imported.query], ensure_ascii=False)
     assert "\ufffd" in texts
     texts.encode()  # no lone surrogate is left: encoding one raises
+
+
+# Work grows with the command, never with its square (issue 13, D7: a 2 MB command once took
+# 50 s of CPU). Each shape repeats one awkward piece, so doubling the command doubles it.
+SHAPES = {
+    "headers": lambda k: (
+        "curl https://x.example/a " + " ".join(f"-H 'X-N{i}: v'" for i in range(k))
+    ),
+    "repeated form field": lambda k: "curl https://x.example/a " + " -d tag=v" * k,
+    "form fields": lambda k: "curl https://x.example/a " + " ".join(f"-d f{i}=v" for i in range(k)),
+    "one long body": lambda k: "curl https://x.example/a -d '" + "x" * (10 * k) + "'",
+    "double quotes": lambda k: 'curl https://x.example/a -d "' + '\\"a' * k + '"',
+    "ANSI-C escapes": lambda k: "curl https://x.example/a --data-raw $'" + "\\n\\x41" * k + "'",
+    "ANSI-C words": lambda k: "curl https://x.example/a" + " -d $'a'" * k,
+    "query": lambda k: "curl 'https://x.example/a?" + "&".join(f"a{i}=1" for i in range(k)) + "'",
+    "short flags": lambda k: "curl https://x.example/a -" + "s" * (10 * k),
+    "warnings": lambda k: "curl https://x.example/a" + "".join(f" --z{i} -L" for i in range(k)),
+    "continuations": lambda k: "curl https://x.example/a" + " \\\n -s" * k,
+    "json parts": lambda k: "curl https://x.example/a" + " --json '[1]'" * k,
+    "unclosed ANSI-C": lambda k: "curl https://x.example/a " + "$'" * k,
+    "urls": lambda k: "curl" + " x.example/a" * k,
+}
+
+
+def _opcodes(function) -> int:
+    """Count the bytecode instructions `function` executes, in every frame it enters."""
+    count = 0
+
+    def trace(frame, event, arg):
+        nonlocal count
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        function()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def _import_quietly(command: str) -> None:
+    with contextlib.suppress(CurlImportError):
+        curl_import(command, base_url="https://x.example")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_import_work_is_linear_in_the_command(shape):
+    small, large = SHAPES[shape](300), SHAPES[shape](1200)
+    assert len(large) <= MAX_COMMAND_BYTES
+    work = [
+        _opcodes(lambda command=command: _import_quietly(command)) for command in (small, large)
+    ]
+    # Four times the command: a linear import does at most about four times the work (fixed
+    # costs make it less); a quadratic one would do sixteen.
+    assert work[1] <= 4.5 * work[0], work
+
+
+@pytest.mark.parametrize("shape", ["query", "repeated form field", "one long body", "warnings"])
+def test_a_megabyte_command_is_read_in_linear_time(shape, monkeypatch):
+    # String copies inside C (shlex grew each word one character at a time) cost no bytecode,
+    # so they are bounded by CPU time here: 11-16 s for 1 MB before, under a second now.
+    monkeypatch.setattr(curl_import_module, "MAX_COMMAND_BYTES", 4 * 1024 * 1024)
+    piece = len(SHAPES[shape](65)) - len(SHAPES[shape](64))
+    command = SHAPES[shape](1024 * 1024 // piece)
+    assert len(command) >= 1000 * 1000
+    started = time.process_time()
+    _import_quietly(command)
+    assert time.process_time() - started < 5  # generous: about 0.5 s here
+
+
+def test_a_command_at_the_size_cap_is_imported_and_one_byte_more_is_refused():
+    head = "curl https://x.example/a -d '"
+    body = "x" * (MAX_COMMAND_BYTES - len(head) - 1)
+    command = head + body + "'"
+    assert len(command.encode()) == MAX_COMMAND_BYTES
+    started = time.process_time()
+    assert curl_import(command, base_url=None).body == body
+    assert time.process_time() - started < 2  # generous: a few milliseconds here
+
+    with pytest.raises(CurlImportError) as caught:
+        curl_import(head + body + "x'", base_url=None)
+    assert str(caught.value) == COMMAND_TOO_LONG.format(limit=64)
+
+
+def test_the_size_cap_counts_bytes_not_characters():
+    head = "curl https://x.example/a -d '"
+    command = head + "é" * ((MAX_COMMAND_BYTES - len(head)) // 2 + 1) + "'"
+    assert len(command) < MAX_COMMAND_BYTES < len(command.encode())
+    with pytest.raises(CurlImportError, match="longer than 64 KB"):
+        curl_import(command, base_url=None)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=st.text(alphabet="ab $#|'\"\\ \t\r\n\x0b", max_size=30))
+def test_words_are_split_as_shlex_splits_them(text):
+    # Differential: the linear splitter reads what shlex (quadratic on long words) read, except
+    # where it knows more: $'...', continuations and a leading "$ " prompt.
+    assume(text.strip() and "$'" not in text and "\\\n" not in text and "\\\r\n" not in text)
+    assume(not text.lstrip().startswith("$"))
+    try:
+        expected = shlex.split(text)
+    except ValueError as error:
+        expected = UNBALANCED_QUOTES.format(detail=str(error).lower())
+    try:
+        words = shell_words(text)
+    except CurlImportError as error:
+        words = str(error)
+    assert words == expected

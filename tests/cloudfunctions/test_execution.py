@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from cloudfunctions.http.redaction import MASK
 from cloudfunctions.http.url_builder import URI_CHANGES_HOST, URI_CLIMBS_OUT, UnsafeURI, build_url
 from cloudfunctions.step.checks import iter_problems
 from cloudfunctions.step.execution import BODY_NOT_FINITE, cloud_function_execute
+from tests.clock import GENEROUS_SECONDS
 from tests.cloudfunctions.factories import (
     MARKERS,
     ApiKeyConnectionFactory,
@@ -133,12 +135,17 @@ def test_oversized_body_is_truncated(api, settings):
 
 def test_a_stalled_server_hits_the_deadline(outbound_tls, tls_socket_server, settings):
     settings.OUTBOUND_DEADLINE_SECONDS = 1.0
-    host = tls_socket_server(lambda sock: (sock.recv(65536), time.sleep(3)))
+    released = threading.Event()  # the server stalls for a minute unless the test ends first
+    host = tls_socket_server(lambda sock: (sock.recv(65536), released.wait(60)))
     cf = _cf(ApiKeyConnectionFactory(base_url=f"https://{host}"))
     started = time.monotonic()
-    result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
-    assert time.monotonic() - started < 2.5
+    try:
+        result = cloud_function_execute(cloud_function=cf, context=CONTEXT)
+    finally:
+        released.set()
+    assert time.monotonic() - started < GENEROUS_SECONDS
     assert result.error_stage == "timeout" and result.retryable
+    assert result.error_message == errors.OUTBOUND_DEADLINE.format(host=host, seconds=1.0)
 
 
 def test_connection_refused(outbound_tls):

@@ -10,6 +10,7 @@ from django.db import connection as db
 from django.urls import reverse
 
 from cloudfunctions import secrets
+from cloudfunctions.demo import DEMO_USERS
 from cloudfunctions.models import Connection
 from tests.cloudfunctions.factories import (
     MARKERS,
@@ -57,6 +58,30 @@ def test_exports_leave_secrets_out(all_kinds):
     for secret in [*MARKERS.values(), "TOKEN-MARKER-1", *_raw_columns()]:
         assert secret not in exported
     assert '"base_url": "https://' in exported  # the rest is exported
+
+
+def test_a_dump_of_the_whole_database_works_and_leaves_secrets_out(all_kinds, settings):
+    """`manage.py dumpdata`, as the README's backups say, on a migrated database with demo data."""
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from cloudfunctions.connections.providers import ConnectionTokenStore
+
+    settings.DEBUG = True  # demo data is refused outside development
+    call_command("seed_demo")
+    ConnectionTokenStore(all_kinds[1].pk).save({"access_token": "TOKEN-MARKER-2", "expires_at": 1})
+    out = StringIO()
+    call_command("dumpdata", stdout=out)  # no arguments: every app, django_rq's among them
+    exported = out.getvalue()
+    models = {row["model"] for row in json.loads(exported)}
+    assert {"cloudfunctions.connection", "orchestration.process", "auth.user"} <= models
+    assert not any(model.startswith("django_rq.") for model in models)  # it has no table
+    secrets_known = [*MARKERS.values(), "TOKEN-MARKER-2", "demo-key-not-a-real-secret"]
+    for secret in [*secrets_known, *_raw_columns(), settings.SECRET_KEY]:
+        assert secret not in exported
+    assert not any(password in exported for _, password, _ in DEMO_USERS)
 
 
 def test_repr_and_str_do_not_show_secrets(all_kinds):

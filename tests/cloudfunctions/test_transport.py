@@ -18,6 +18,7 @@ from werkzeug import Response
 
 from cloudfunctions.http import errors, transport
 from cloudfunctions.http.transport import GuardedSession, OutboundError, send
+from tests.clock import GENEROUS_SECONDS
 
 MARKER = "SECRET-MARKER-apikey-7f3a"
 
@@ -223,7 +224,7 @@ def test_a_slow_resolver_cannot_outlast_the_deadline(monkeypatch):
     released = threading.Event()
 
     def getaddrinfo(*args, **kwargs):
-        released.wait(10)
+        released.wait(60)
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
@@ -238,7 +239,7 @@ def test_a_slow_resolver_cannot_outlast_the_deadline(monkeypatch):
     finally:
         released.set()
 
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < GENEROUS_SECONDS
     assert caught.value.stage == "timeout"
     assert caught.value.message == errors.OUTBOUND_DEADLINE.format(
         host="slow-dns.example", seconds=0.3
@@ -445,7 +446,8 @@ def test_a_slow_server_is_cut_at_the_overall_deadline(
     elapsed = time.monotonic() - started
     assert caught.value.stage == "timeout"
     assert caught.value.message == errors.OUTBOUND_DEADLINE.format(host=host, seconds=1.5)
-    assert 1.4 < elapsed < 2.5
+    # Not cut early (load only lengthens it), and cut: the drip alone lasts minutes.
+    assert 1.4 < elapsed < GENEROUS_SECONDS
     assert_no_secret(caught.value)
 
 
@@ -454,10 +456,11 @@ def test_the_deadline_comes_from_settings(outbound_tls, tls_socket_server):
     host = tls_socket_server(_drip_body)
     started = time.monotonic()
 
-    with pytest.raises(OutboundError):
+    with pytest.raises(OutboundError) as caught:
         send(prepared(f"https://{host}/"), allowed_hosts={host})
 
-    assert time.monotonic() - started < 2.0
+    assert caught.value.message == errors.OUTBOUND_DEADLINE.format(host=host, seconds=1.0)
+    assert time.monotonic() - started < GENEROUS_SECONDS  # the default deadline is 15 s
 
 
 @pytest.mark.parametrize(("size", "truncated"), [(999, False), (1000, False), (1001, True)])
@@ -535,4 +538,4 @@ def test_the_deadline_covers_a_connection_reused_from_the_pool(outbound_tls, tls
 
     assert second_request_on_same_connection.is_set()
     assert caught.value.stage == "timeout"
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < GENEROUS_SECONDS

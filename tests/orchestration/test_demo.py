@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from orchestration.models import Process
 
@@ -15,8 +16,10 @@ def test_seed_demo_is_idempotent_and_its_logins_work(capsys, settings):
     call_command("seed_demo")
     out = capsys.readouterr().out
     assert "designer / designer-demo-pass" in out
-    assert authenticate(username="designer", password="designer-demo-pass")
-    assert authenticate(username="admin", password="admin-demo-pass")
+    # A request, as the sign-in page passes: django-axes refuses to judge an attempt without.
+    sign_in = RequestFactory().post("/login/")
+    assert authenticate(sign_in, username="designer", password="designer-demo-pass")
+    assert authenticate(sign_in, username="admin", password="admin-demo-pass")
     process = Process.objects.get(name="Charge a customer")
     assert process.steps.count() == 2
     assert all(step.is_complete for step in process.steps.all()), [

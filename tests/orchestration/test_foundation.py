@@ -10,13 +10,25 @@ from cryptography.fernet import Fernet
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS
+from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS, ROLES
 
 pytestmark = pytest.mark.django_db
 
 
 def test_roles_exist_as_groups_after_migrations():
     assert set(Group.objects.values_list("name", flat=True)) >= {DESIGNERS, CONNECTION_ADMINS}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda role: role.group)
+def test_each_role_group_holds_its_permission_after_migrations(role):
+    held = Group.objects.get(name=role.group).permissions.select_related("content_type")
+    assert [f"{p.content_type.app_label}.{p.codename}" for p in held] == [role.permission]
+
+
+def test_the_webhook_is_open_signed_out_and_authenticates_by_its_token(client):
+    # login_not_required: no sign-in redirect, the token check answers instead.
+    response = client.post("/hooks/1/", content_type="application/json", data={})
+    assert response.status_code == 403 and response.json()["error"]
 
 
 @pytest.mark.parametrize("url", ["/", "/processes/", "/connections/", "/connections/new/"])

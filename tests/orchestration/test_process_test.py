@@ -10,6 +10,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from orchestration.models import StepRun
+from orchestration.processes.services import PROCESS_TEST_TOO_MANY_STEPS, STEP_NOT_SENT
+from orchestration.web import throttle
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
@@ -168,3 +170,62 @@ def test_a_process_whose_steps_may_change_data_is_tested_on_a_yes(two_steps, des
     digest = re.search(r'name="confirmed" value="(\w+)"', again.content.decode()).group(1)
     done = designer_client.post(url, {"confirmed": digest})
     assert done.status_code == 302 and len(server.log) == 2
+
+
+# Issue 13, D6: a Test process once counted as one Test run however many requests it sent.
+
+
+def test_each_step_sent_spends_one_test_run(two_steps, designer_client, designer, settings):
+    process, first, second, server = two_steps
+    settings.TEST_RUN_LIMIT = 3
+    server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
+    server.expect_request("/charges/ch_5").respond_with_json({"amount": 7})
+    designer_client.post(reverse("process-test", args=[process.pk]))
+    assert len(server.log) == 2
+    throttle.check_test_run_allowed(designer)  # the third of three
+    with pytest.raises(throttle.Throttled):
+        throttle.check_test_run_allowed(designer)
+
+
+def test_the_test_stops_where_the_test_runs_ran_out(two_steps, designer_client, settings):
+    process, first, second, server = two_steps
+    settings.TEST_RUN_LIMIT = 1
+    server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
+    server.expect_request("/charges/ch_5").respond_with_json({"amount": 7})
+    response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
+    assert response.status_code == 200
+    assert len(server.log) == 1  # the second request was never sent
+    sent, stopped = StepRun.objects.order_by("pk")
+    assert (sent.outcome, stopped.outcome, stopped.step_id) == (
+        "succeeded",
+        "failed",
+        second.step_id,
+    )
+    reason = STEP_NOT_SENT.format(reason="Too many Test runs; try again in ")
+    assert stopped.error_stage == "throttled" and stopped.error_message.startswith(reason)
+    html = response.content.decode()
+    assert f"Test stopped at step “{second.step.name}”: {reason}" in html
+
+
+def test_a_process_over_the_step_cap_is_refused_before_anything_is_sent(designer_client):
+    process = ProcessFactory()
+    for position in range(51):
+        StepFactory(process=process, position=position)
+    response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
+    assert response.status_code == 200
+    message = PROCESS_TEST_TOO_MANY_STEPS.format(count=51, limit=50)
+    assert message in response.content.decode()
+    assert not StepRun.objects.exists()
+
+
+def test_a_process_at_the_step_cap_is_tested(two_steps, designer_client, settings):
+    process, first, second, server = two_steps
+    settings.PROCESS_TEST_STEP_LIMIT = 2
+    server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
+    server.expect_request("/charges/ch_5").respond_with_json({"amount": 7})
+    response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
+    assert "All 2 steps succeeded." in response.content.decode()
+    StepFactory(process=process, position=3)
+    response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
+    assert PROCESS_TEST_TOO_MANY_STEPS.format(count=3, limit=2) in response.content.decode()
+    assert len(server.log) == 2 and StepRun.objects.count() == 2

@@ -3,6 +3,7 @@ never with a 500, a stuck run or a page that polls for ever."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -11,9 +12,18 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.urls import reverse
 
+from orchestration.jsontext import JSONTextError, NotAnObjectError, parse_json_object
+from orchestration.management.commands.run_process import INPUT_NOT_OBJECT
 from orchestration.models import Run
+from orchestration.processes.forms import (
+    SAMPLE_NOT_OBJECT,
+    TEST_INPUT_NOT_OBJECT,
+    ProcessForm,
+    SamplePayloadForm,
+)
 from orchestration.runs import engine
 from orchestration.runs import services as run_services
+from orchestration.runs.views import RUN_INPUT_NOT_OBJECT, WEBHOOK_NOT_OBJECT
 from tests.orchestration.runs import deployed_process, run_to_end
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +67,33 @@ def test_run_now_and_the_command_refuse_them_too_keeping_the_input(designer_clie
     with pytest.raises(CommandError, match="too large to store"):
         call_command("run_process", str(process.pk), "--input", typed)
     assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("typed", ["[1, 2]", "3", '"text"', "null", "true"])
+def test_every_input_that_must_be_an_object_says_so_in_its_own_words(
+    client, designer_client, hooked, typed
+):
+    process, token, _ = hooked
+    assert _hook(client, process, typed, token=token).json() == {"error": WEBHOOK_NOT_OBJECT}
+    response = designer_client.post(reverse("run-now", args=[process.pk]), {"input": typed})
+    html = response.content.decode()
+    # The run-now form has no "body": it names its own field.
+    assert response.status_code == 400 and RUN_INPUT_NOT_OBJECT in html
+    assert WEBHOOK_NOT_OBJECT not in html
+    with pytest.raises(CommandError, match=re.escape(INPUT_NOT_OBJECT)):
+        call_command("run_process", str(process.pk), "--input", typed)
+    form = ProcessForm({"name": "P", "description": "", "test_input": typed})
+    assert form.errors["test_input"] == [TEST_INPUT_NOT_OBJECT]
+    assert SamplePayloadForm({"payload": typed}).errors["payload"] == [SAMPLE_NOT_OBJECT]
+    assert not Run.objects.exists()
+
+
+def test_a_json_object_is_parsed_once_for_every_caller():
+    assert parse_json_object(b'{"a": [1]}') == {"a": [1]}
+    with pytest.raises(NotAnObjectError):
+        parse_json_object("[]")
+    with pytest.raises(JSONTextError, match="line 1, column 7"):
+        parse_json_object('{"a": }')
 
 
 def test_an_api_answering_such_a_number_still_finishes_the_run(api):
@@ -164,12 +201,9 @@ def test_a_run_the_queue_does_not_take_fails_saying_so(client, hooked, designer_
     assert run_services.QUEUE_UNAVAILABLE in page and "Re-run from failed step" in page
 
 
+@pytest.mark.postgres  # SQLite has no row locks to race on
 @pytest.mark.django_db(transaction=True)
 def test_two_re_runs_at_the_same_moment_start_one_run(api, designer):
-    from django.db import connection as db
-
-    if db.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's row locks: CI runs the suite again with DATABASE_URL")
     connection, server = api
     server.expect_request("/v1/x").respond_with_json({"error": "no"}, status=404)
     failed = run_to_end(deployed_process(connection, '"/v1/x"'))

@@ -10,7 +10,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from werkzeug import Request, Response
 
@@ -75,12 +74,11 @@ def _one_step_process(base_url: str, path: str):
     return process
 
 
+@pytest.mark.postgres  # several worker processes on one database
 @pytest.mark.django_db(transaction=True)
 def test_several_workers_execute_every_step_exactly_once(
     outbound_tls, tls_httpserver, tls_ca_bundle
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: CI runs the suite again with DATABASE_URL set to it")
     counts = _counting_server(tls_httpserver)
     process = _two_step_process(tls_httpserver.url_for("/").rstrip("/"))
     runs = [
@@ -132,12 +130,11 @@ def test_the_engine_runs_on_rq_with_redis(
     assert counts == {"7:/v1/a": 1, "7:/v1/b": 1}
 
 
+@pytest.mark.postgres  # a worker process on the test database
 @pytest.mark.django_db(transaction=True)
 def test_a_run_whose_worker_is_killed_is_failed_by_the_next_worker(
     outbound_tls, tls_httpserver, tls_ca_bundle
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: CI runs the suite again with DATABASE_URL set to it")
     reached, release = threading.Event(), threading.Event()
 
     def stall(request: Request) -> Response:

@@ -3,12 +3,17 @@ clear message, and nothing already saved is lost."""
 
 from __future__ import annotations
 
+import html
+import time
+
 import pytest
 from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cloudfunctions.http.url_builder import URI_HAS_BACKSLASH
 from cloudfunctions.models import CloudFunction
+from cloudfunctions.step.curl_messages import COMMAND_TOO_LONG
 from cloudfunctions.step.execution import cloud_function_execute
 from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
 from tests.cloudfunctions.test_step_editor import _post, _rows
@@ -137,6 +142,20 @@ def test_digits_int_refuses_get_answers_not_500s(designer_client, saved):
     assert response.status_code == 200 and "/v1/x" in response.content.decode()
 
 
+def test_a_two_megabyte_curl_command_is_refused_with_the_size_message(designer_client, saved):
+    # Issue 13, D7: one such paste once cost 50 s of CPU; now it is refused before it is read.
+    step, connection = saved
+    before = _snapshot(step)
+    curl = "curl https://api.example.com/v1/x -d '" + "x" * (2 * 1024 * 1024) + "'"
+    data = _post(step, connection, _action="import_curl", curl=curl)
+    started = time.process_time()
+    response = designer_client.post(_url(step), data)
+    assert time.process_time() - started < 5  # generous: a few milliseconds of import here
+    assert response.status_code == 200
+    assert html.escape(COMMAND_TOO_LONG.format(limit=64)) in response.content.decode()
+    assert _snapshot(step) == before
+
+
 @FEW
 @given(source=st.text(max_size=300))
 def test_any_cel_source_gets_a_clear_live_answer(designer_client, saved, source):
@@ -236,4 +255,28 @@ def test_deeply_nested_bodies_fail_the_step_cleanly(outbound_tls, tls_httpserver
     )
     result = cloud_function_execute(cloud_function=cf, context={})
     assert not result.ok and result.error_stage in ("body", "cel"), result.error_message
+    assert not tls_httpserver.log
+
+
+@pytest.mark.parametrize("uri", ['"/a\\\\b"', '"\\\\evil.example/x"', '"/v1\\\\..\\\\admin"'])
+def test_a_backslash_in_the_uri_is_named_in_the_live_check(designer_client, saved, uri):
+    # It was refused with 'must start with "/"', which a URI such as "/a\b" does.
+    step, _ = saved
+    response = designer_client.post(
+        _check_url(step), {"_field": "uri", "uri": uri}, HTTP_HX_REQUEST="true"
+    )
+    html_text = response.content.decode()
+    assert response.status_code == 200
+    assert html.escape(URI_HAS_BACKSLASH) in html_text
+    assert "must start with" not in html_text
+
+
+def test_a_backslash_in_a_computed_uri_is_refused_before_sending(outbound_tls, tls_httpserver):
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    cf = CloudFunction.objects.create(
+        step=StepFactory(), connection=connection, method="GET", uri='"/a" + trigger.sep + "b"'
+    )
+    result = cloud_function_execute(cloud_function=cf, context={"trigger": {"sep": "\\"}})
+    assert (result.ok, result.error_stage) == (False, "url")
+    assert result.error_message == f"URI: {URI_HAS_BACKSLASH}"
     assert not tls_httpserver.log

@@ -1,7 +1,8 @@
 """Every URL × anonymous / designer / connection administrator / superuser × GET / POST.
 
 Expectations come from the views' decorators: sign-in first (LoginRequiredMiddleware), then
-the allowed methods, then the role. A URL added without a row here fails the walk test.
+the allowed methods, then the role's permission. A URL added without a row here fails the
+walk test.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils.html import escape
 
 from orchestration.models import Process, Run
+from orchestration.web.roles import DESIGN_REFUSED, DESIGNERS, MANAGE_REFUSED
 from tests import factories as users
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -22,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 ANY, DESIGNER, ADMIN, PUBLIC = "signed in", "designer", "connection admin", "public"
 TOKEN = "webhook token"  # reachable signed out; refused 403 without the process's token
-EXEMPT = {"login", "webhook"}  # login_exempt or the sign-in page itself
+EXEMPT = {"login", "webhook"}  # login_not_required
 
 # name -> {method: who may}; a method missing is answered 405.
 RULES = {
@@ -204,7 +207,10 @@ def test_admin_matrix(client, objects, name, role, method):
     response = getattr(client, method.lower())(_admin_url(name))
     location = response.headers.get("Location", "")
     if user is None:
-        assert response.status_code == 302 and location.startswith("/login/?next=")
+        # Django's LoginRequiredMiddleware sends the admin's own pages (its index) to the
+        # admin's sign-in (AdminSite.get_urls sets their login_url); model pages to ours.
+        sign_in = "/admin/login/?next=" if name == "admin:index" else "/login/?next="
+        assert response.status_code == 302 and location.startswith(sign_in)
     elif not user.is_staff:
         assert response.status_code == 302 and location.startswith("/admin/login/")
     else:
@@ -230,10 +236,98 @@ def test_the_rq_dashboard_is_for_staff_only(client, path, role):
         client.force_login(user)
     response = client.get(path)
     if user is None:
-        assert response.status_code == 302 and response.headers["Location"].startswith("/login/")
+        # The dashboard page is an admin view (to the admin's sign-in); stats.json is not.
+        location = response.headers["Location"]
+        assert response.status_code == 302 and location.startswith(("/login/", "/admin/login/"))
     elif not user.is_staff:
         # stats.json answers 401: no RQ_API_TOKEN is configured, so no token opens it.
         assert response.status_code in (302, 401, 403)
         assert "queues" not in response.content.decode().lower()
     elif path == RQ_PAGES[0]:
         assert response.status_code == 200
+
+
+# Roles are permissions that the two groups carry, not group names.
+
+
+def test_the_permission_opens_the_door_without_the_group(client):
+    from django.contrib.auth.models import Permission
+
+    user = users.UserFactory()
+    user.user_permissions.add(
+        Permission.objects.get(codename="design_processes", content_type__app_label="orchestration")
+    )
+    client.force_login(user)
+    assert client.get(reverse("process-create")).status_code == 200
+    assert client.get(reverse("connection-create")).status_code == 403
+
+
+def test_the_group_name_alone_opens_nothing(client):
+    from django.contrib.auth.models import Group
+
+    designer = users.designer()
+    Group.objects.get(name=DESIGNERS).permissions.clear()
+    client.force_login(designer)
+    assert client.get(reverse("process-create")).status_code == 403
+    assert "New process" not in client.get(reverse("process-list")).content.decode()
+
+
+@pytest.mark.parametrize(
+    "make, permission",
+    [
+        (users.designer, "orchestration.design_processes"),
+        (users.connection_admin, "cloudfunctions.manage_connections"),
+    ],
+)
+def test_each_role_group_carries_its_permission_and_only_it(make, permission):
+    user = make()
+    assert user.get_all_permissions() == {permission}
+
+
+# The 403 and 404 pages: inside the layout, saying why and what to do.
+
+
+def _in_layout(html: str) -> bool:
+    return 'href="/processes/"' in html and 'href="/connections/"' in html and "app.css" in html
+
+
+def test_a_designer_refused_connections_is_told_who_manages_them(designer_client):
+    response = designer_client.get(reverse("connection-create"))
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert _in_layout(html)
+    assert escape(MANAGE_REFUSED) in html
+    assert "Signed in as dana, in Process designers." in html
+
+
+def test_a_connection_admin_refused_a_process_change_is_told_who_makes_it(admin_client_):
+    response = admin_client_.post(reverse("process-create"), {"name": "x"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert _in_layout(html) and escape(DESIGN_REFUSED) in html
+
+
+def test_a_deployed_version_refuses_changes_and_says_to_edit_the_draft(designer_client):
+    from orchestration.processes.views import FROZEN_REFUSED
+
+    draft = Process.objects.create(name="Orders")
+    version = Process.objects.create(name="Orders", version_of=draft, version_number=3)
+    response = designer_client.post(reverse("step-create", args=[version.pk]), {"name": "s"})
+    assert response.status_code == 403
+    assert escape(FROZEN_REFUSED.format(number=3, name="Orders")) in response.content.decode()
+
+
+def test_a_missing_page_is_a_styled_404_inside_the_layout(designer_client):
+    response = designer_client.get("/processes/999999/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert _in_layout(html)
+    assert "<title>Page not found · Process Orchestration</title>" in html
+    assert "has been deleted" in html
+
+
+def test_a_missing_page_signed_out_offers_sign_in(client):
+    response = client.get("/no-such-page/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "Page not found" in html and f'href="{reverse("login")}"' in html

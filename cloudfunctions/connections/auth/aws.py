@@ -23,14 +23,6 @@ def is_reserved_header(name: str) -> bool:
     return lowered in ("host", "authorization") or lowered.startswith("x-amz-")
 
 
-def amazon_connect_base_url(region: str) -> str:
-    """Return the base URL of Amazon Connect in a region, refusing one botocore does not list."""
-    try:
-        return amazon_connect.base_url(region)
-    except amazon_connect.UnknownRegion:
-        raise AuthError("config", errors.AUTH_REGION_UNKNOWN) from None
-
-
 class AwsSigV4Auth:
     """Sign requests for the ``connect`` service with an access key."""
 
@@ -40,13 +32,12 @@ class AwsSigV4Auth:
         access_key_id: str,
         secret_access_key: str,
         region: str,
-        session_token: str | None = None,
     ):
         if not amazon_connect.is_region(region):
             raise AuthError("config", errors.AUTH_REGION_UNKNOWN)
         self.access_key_id = access_key_id
         self.region = region
-        self._credentials = Credentials(access_key_id, secret_access_key, session_token)
+        self._credentials = Credentials(access_key_id, secret_access_key)
 
     def __repr__(self) -> str:
         return f"<AwsSigV4Auth {self.access_key_id!r} in {self.region}>"
@@ -76,7 +67,7 @@ class AwsSigV4Auth:
         return request
 
     def secrets(self) -> list[str]:
-        return [s for s in (self._credentials.secret_key, self._credentials.token) if s]
+        return [self._credentials.secret_key]
 
     def renew(self) -> bool:
         return False

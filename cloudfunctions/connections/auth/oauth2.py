@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
@@ -18,6 +17,8 @@ from cloudfunctions.http.transport import GuardedMixin, host_of, retry_after_sec
 from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.validators import is_ascii_digits
 
+# A token this close to expiring is renewed before use, so it does not expire on the way.
+_LEEWAY_SECONDS = 60
 # Only well-known error codes are echoed: the rest of the answer is free text a server may
 # fill with whatever it received, credentials included.
 _KNOWN_ERRORS = frozenset(
@@ -67,26 +68,6 @@ class TokenStore(Protocol):
         """Return a lock held while a token is being fetched, shared by all callers."""
 
 
-class MemoryTokenStore:
-    """A process-local TokenStore."""
-
-    def __init__(self) -> None:
-        self._token: dict[str, Any] | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return "<MemoryTokenStore>"
-
-    def load(self) -> dict[str, Any] | None:
-        return dict(self._token) if self._token else None
-
-    def save(self, token: dict[str, Any]) -> None:
-        self._token = dict(token)
-
-    def lock(self) -> AbstractContextManager[object]:
-        return self._lock
-
-
 class GuardedOAuth2Session(GuardedMixin, OAuth2Session):
     """authlib's OAuth2Session whose HTTP goes through the guarded transport."""
 
@@ -107,8 +88,6 @@ class OAuth2ClientCredentials:
         store: TokenStore,
         scopes: Sequence[str] = (),
         refresh_url: str | None = None,
-        auth_method: Literal["client_secret_basic", "client_secret_post"] = ("client_secret_basic"),
-        leeway: int = 60,
     ):
         self.client_id = client_id
         self._client_secret = client_secret
@@ -116,8 +95,6 @@ class OAuth2ClientCredentials:
         self.refresh_url = refresh_url or token_url
         self.scopes = list(scopes)
         self.store = store
-        self.auth_method = auth_method
-        self.leeway = leeway
         self._sent_access_token: str | None = None
 
     def __repr__(self) -> str:
@@ -172,7 +149,7 @@ class OAuth2ClientCredentials:
     def _is_usable(self, token: dict[str, Any] | None) -> bool:
         if not token or not token.get("access_token"):
             return False
-        return not OAuth2Token.from_dict(token).is_expired(leeway=self.leeway)
+        return not OAuth2Token.from_dict(token).is_expired(leeway=_LEEWAY_SECONDS)
 
     def _renewed(self, token: dict[str, Any] | None) -> dict[str, Any]:
         if token and token.get("refresh_token"):
@@ -198,8 +175,9 @@ class OAuth2ClientCredentials:
             scope=" ".join(self.scopes) or None,
             token_endpoint=self.token_url,
             grant_type="client_credentials",
-            token_endpoint_auth_method=self.auth_method,
-            leeway=self.leeway,
+            # HTTP Basic: the one client authentication every server must accept (RFC 6749 2.3.1).
+            token_endpoint_auth_method="client_secret_basic",
+            leeway=_LEEWAY_SECONDS,
         )
         session.register_compliance_hook("access_token_response", _check_token_response)
         session.register_compliance_hook("refresh_token_response", _check_token_response)

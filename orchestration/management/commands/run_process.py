@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestration.jsontext import JSONTextError, parse_json
+from orchestration.jsontext import JSONTextError, NotAnObjectError, parse_json_object
 from orchestration.models import Process, Run
 from orchestration.runs import services as run_services
 from orchestration.validators import is_ascii_digits
+
+INPUT_NOT_JSON = "--input is not valid JSON: {error}."
+INPUT_NOT_OBJECT = "--input must be a JSON object."
 
 
 class Command(BaseCommand):
@@ -27,11 +30,11 @@ class Command(BaseCommand):
         if found.count() != 1:
             raise CommandError(f"No single process matches {process!r}.")
         try:
-            data = parse_json(input)
+            data = parse_json_object(input)
         except JSONTextError as exc:
-            raise CommandError(f"--input is not valid JSON: {exc}.") from None
-        if not isinstance(data, dict):
-            raise CommandError("--input must be a JSON object.")
+            raise CommandError(INPUT_NOT_JSON.format(error=exc)) from None
+        except NotAnObjectError:
+            raise CommandError(INPUT_NOT_OBJECT) from None
         try:
             run = run_services.run_start(
                 process=found.get(), trigger=Run.Trigger.COMMAND, input=data

@@ -1,4 +1,8 @@
-"""Context variables as designers map them: every leaf of an event payload with its CEL path."""
+"""CEL paths to the values of a captured payload: the tree and the leaves the editor offers.
+
+Only this package knows CEL's spelling (identifiers, reserved words, string literals), so the
+process domain never does; the editor asks for a tree or the leaves and gets CEL back.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from cloudfunctions.cel.literals import cel_string_literal
+
+# CEL identifiers are ASCII; a reserved word or any other key is selected with ["…"].
+# https://github.com/google/cel-spec/blob/master/doc/langdef.md#syntax
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = {
     "in",
     "as",
@@ -44,15 +52,17 @@ class Node:
 
 
 def child_path(parent: str, key: str | int) -> str:
+    """Return the CEL expression selecting `key` (a map key or a list index) of `parent`."""
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    if _IDENT.match(key) and key not in _RESERVED:
+    if _IDENT.fullmatch(key) and key not in _RESERVED:
         return f"{parent}.{key}"
-    return f"{parent}[{json.dumps(key)}]"
+    return f"{parent}[{cel_string_literal(key)}]"
 
 
 def event_root(name: str) -> str:
-    return f"events[{json.dumps(name)}]"
+    """Return the CEL expression selecting an event's payload."""
+    return f"events[{cel_string_literal(name)}]"
 
 
 def tree(root: str, value: Any, *, label: str = "", depth: int = 0) -> list[Node]:
@@ -87,3 +97,11 @@ def leaves(events: dict[str, Any], samples: set[str] | frozenset[str] = frozense
             if node.is_leaf:
                 out.append({"path": node.path, "value": node.value, "sample": name in samples})
     return out
+
+
+def value_tree(value: Any, *, event: str | None = None) -> list[Node]:
+    """The tree of a run's input (`trigger`), of an event's payload, or ("") of an answer
+    that emitted no event."""
+    if event is None:
+        return tree("trigger", value)
+    return tree(event_root(event) if event else "response", value)

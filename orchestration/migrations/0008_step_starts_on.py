@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orchestration', '0006_run_deferred_retries'),
+        ('orchestration', '0007_run_deferred_retries'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orchestration', '0005_run_key'),
+        ('orchestration', '0006_role_permissions'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cloudfunctions', '0001_initial'),
+        ('cloudfunctions', '0002_role_permissions'),
     ]
 
     operations = [
