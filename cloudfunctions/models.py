@@ -180,6 +180,13 @@ class CloudFunction(models.Model):
     completion_event = models.OneToOneField(
         CompletionEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="emitter"
     )
+    # Outcome routes beyond the completion event (its 2xx row), in order:
+    # {"when": "404" | "4xx" | "error" …, "event": <name> or null to fail the run}.
+    outcomes = models.JSONField("Outcomes", default=list, blank=True)
+    # Optional CEL shaping the emitted event's payload; empty: the captured response.
+    result = models.TextField("Result", blank=True)
+    # Seconds this step's request may take, at most OUTBOUND_DEADLINE_SECONDS; empty: that.
+    timeout_seconds = models.PositiveSmallIntegerField("Timeout", null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name or self.step.name

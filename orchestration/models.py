@@ -74,6 +74,9 @@ class Step(models.Model):
     max_attempts = models.PositiveSmallIntegerField(
         default=3, help_text="Attempts in deployed runs, retries included."
     )
+    # What starts the step (see orchestration.processes.routes): "" the previous step's
+    # completion event, as a straight list runs; "start" the process start; "event:<name>".
+    starts_on = models.CharField(max_length=110, blank=True, default="")
     # Bumped on every save of the step's configuration: the basis of edit conflicts.
     revision = models.PositiveIntegerField(default=0)
     updated_by = models.ForeignKey(
@@ -124,6 +127,8 @@ class Run(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        # Waiting out a retry's delay with no worker held: a task is scheduled for retry_at.
+        RETRYING = "retrying", "Retrying"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
@@ -134,7 +139,8 @@ class Run(models.Model):
         COMMAND = "command", "Command"
         RERUN = "rerun", "Re-run"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.RETRYING)
+    CLAIMABLE = (Status.QUEUED, Status.RETRYING)
 
     process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="version_runs")
@@ -146,6 +152,9 @@ class Run(models.Model):
     # Payloads of the completion events emitted so far, by event name.
     events = models.JSONField(default=dict, blank=True)
     next_position = models.PositiveIntegerField(default=0)
+    # The attempt the step at next_position makes next, and when a waiting retry is due.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    retry_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
     created_by = models.ForeignKey(
@@ -188,6 +197,8 @@ class StepRun(models.Model):
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Never reached: the event it starts on was not emitted in this run.
+        SKIPPED = "skipped", "Skipped"
 
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="runs")
     started_by = models.ForeignKey(
@@ -198,6 +209,10 @@ class StepRun(models.Model):
         Run, null=True, blank=True, on_delete=models.CASCADE, related_name="step_runs"
     )
     attempt = models.PositiveSmallIntegerField(default=1)
+    # Set on a failed attempt that is retried: the wait before the next one, and the
+    # upstream's Retry-After when it gave one.
+    retry_delay_s = models.FloatField(null=True, blank=True)
+    retry_after_s = models.FloatField(null=True, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     duration_ms = models.FloatField(default=0)
     outcome = models.CharField(max_length=20, choices=Outcome)

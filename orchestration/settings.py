@@ -146,6 +146,9 @@ RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:
 # The run engine's retries: exponential backoff with jitter, capped.
 RUN_RETRY_BASE_DELAY_SECONDS = env.float("RUN_RETRY_BASE_DELAY_SECONDS", default=1.0)
 RUN_RETRY_MAX_DELAY_SECONDS = env.float("RUN_RETRY_MAX_DELAY_SECONDS", default=30.0)
+# Runs one `manage.py run_worker` process executes at once (threads; steps mostly wait on
+# the network). Each holds a database connection: size the database's pool for it.
+RUN_WORKER_CONCURRENCY = env.int("RUN_WORKER_CONCURRENCY", default=8)
 # A worker reports on the run it executes every RUN_HEARTBEAT_SECONDS; a running run silent
 # for RUN_STALE_AFTER_SECONDS has lost its worker (killed, machine gone) and is failed.
 # Workers look for such runs at most every RUN_REAP_INTERVAL_SECONDS.

@@ -97,3 +97,11 @@ def leaves(events: dict[str, Any], samples: set[str] | frozenset[str] = frozense
             if node.is_leaf:
                 out.append({"path": node.path, "value": node.value, "sample": name in samples})
     return out
+
+
+def value_tree(value: Any, *, event: str | None = None) -> list[Node]:
+    """The tree of a run's input (`trigger`), of an event's payload, or ("") of an answer
+    that emitted no event."""
+    if event is None:
+        return tree("trigger", value)
+    return tree(event_root(event) if event else "response", value)

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from cloudfunctions.models import cloud_function_of
+from cloudfunctions.step import outcomes
 from orchestration.processes.step_kinds import StepResult
 
 NOT_CONFIGURED = "Configure the cloud function."
@@ -19,6 +20,12 @@ class CloudFunctionKind:
     def event_name(self, step) -> str | None:
         cf = cloud_function_of(step)
         return cf.completion_event.name if cf and cf.completion_event_id else None
+
+    def event_names(self, step) -> set[str]:
+        cf = cloud_function_of(step)
+        names = {row.event for row in outcome_rows(cf)} if cf else set()
+        name = self.event_name(step)
+        return {n for n in (*names, name) if n}
 
     def problems(self, step, *, earlier_events: set[str]) -> list[str]:
         from cloudfunctions.step.checks import iter_problems
@@ -42,6 +49,12 @@ class CloudFunctionKind:
         if cf is None:  # a step added and not configured yet: Test process reaches it too
             return StepResult(ok=False, error_stage="config", error_message=NOT_CONFIGURED)
         return cloud_function_execute(cloud_function=cf, context=context, attempt_key=attempt_key)
+
+    def route(self, step, result: StepResult) -> StepResult:
+        cf = cloud_function_of(step)
+        if cf is None:
+            return result
+        return outcomes.route(result, outcome_rows(cf), success_event=self.event_name(step))
 
     def bind(self, steps: list) -> None:
         from cloudfunctions.models import Connection
@@ -74,3 +87,13 @@ class CloudFunctionKind:
         from cloudfunctions.step.views import step_editor
 
         return step_editor(request, step)
+
+
+def outcome_rows(cf) -> list[outcomes.Outcome]:
+    """The cloud function's outcome routes as rows (what was stored, shapes checked)."""
+    rows = []
+    for row in cf.outcomes or []:
+        if isinstance(row, dict) and isinstance(row.get("when"), str):
+            event = row.get("event")
+            rows.append(outcomes.Outcome(row["when"], event if isinstance(event, str) else None))
+    return rows

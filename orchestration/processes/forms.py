@@ -6,6 +6,7 @@ from django import forms
 
 from orchestration.jsontext import JSONTextError, NotAnObjectError, parse_json_object
 from orchestration.models import Process
+from orchestration.processes import routes
 
 NOT_JSON = "Not valid JSON: {error}."
 TEST_INPUT_NOT_OBJECT = "The test input must be a JSON object ({…})."
@@ -46,6 +47,21 @@ class ProcessForm(forms.ModelForm):
 
 class StepNameForm(forms.Form):
     name = forms.CharField(max_length=200, label="Step name")
+
+
+class StepStartForm(forms.Form):
+    """Starts on: the process start, the previous step's event, or any event an earlier
+    step can emit (the choices offered are exactly those)."""
+
+    starts_on = forms.ChoiceField(label="Starts on", required=False)
+
+    def __init__(self, *args, earlier_events: set[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["starts_on"].choices = [
+            ("", "The previous step's completion event"),
+            (routes.PROCESS_START, "Process start"),
+            *[(routes.starts_on_event(name), f"“{name}”") for name in sorted(earlier_events)],
+        ]
 
 
 class SamplePayloadForm(forms.Form):

@@ -31,12 +31,12 @@ def process_steps(*, process: Process) -> list[Step]:
 
 
 def steps_with_events_before(steps: Iterable[Step]) -> Iterator[tuple[Step, frozenset[str]]]:
-    """Pair each step, in order, with the names of the events the steps before it emit."""
+    """Pair each step, in order, with the names of the events the steps before it can emit
+    (their outcome routes included)."""
     before: set[str] = set()
     for step in steps:
         yield step, frozenset(before)
-        if name := step_kinds.get(step.kind).event_name(step):
-            before.add(name)
+        before |= step_kinds.get(step.kind).event_names(step)
 
 
 def step_context(*, step: Step) -> dict:
@@ -59,15 +59,18 @@ def step_context(*, step: Step) -> dict:
     events: dict[str, dict] = {}
     samples: list[str] = []
     for other in earlier:
-        name = step_kinds.get(other.kind).event_name(other)
-        if not name:
-            continue
-        event = by_name.get(name)
-        if event is not None and event.sample_payload is not None:
-            events[name] = event.sample_payload
-            samples.append(name)
-        elif other.pk in latest:
-            events[name] = latest[other.pk].captured
+        kind = step_kinds.get(other.kind)
+        for name in sorted(kind.event_names(other)):
+            event = by_name.get(name)
+            if event is not None and event.sample_payload is not None:
+                events[name] = event.sample_payload
+                samples.append(name)
+        run = latest.get(other.pk)
+        if run is not None:
+            # The event its last Test emitted: an outcome route's, or the step's own.
+            name = run.event.name if run.event else kind.event_name(other)
+            if name and name not in events:
+                events[name] = run.captured
     return {
         "trigger": process.test_input or {},
         "events": events,
@@ -83,7 +86,7 @@ def latest_runs(*, step_ids: list[int], succeeded: bool = False) -> dict[int, St
     latest = StepRun.objects.filter(step=OuterRef("step"))
     if succeeded:
         latest = latest.filter(outcome=StepRun.Outcome.SUCCEEDED)
-    runs = StepRun.objects.filter(
+    runs = StepRun.objects.select_related("event").filter(
         step_id__in=step_ids,
         pk=Subquery(latest.order_by("-started_at", "-pk").values("pk")[:1]),
     )

@@ -8,8 +8,8 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
-from orchestration.processes import step_kinds
-from orchestration.processes.selectors import process_steps, step_context, steps_with_events_before
+from orchestration.processes import routes, step_kinds
+from orchestration.processes.selectors import process_steps, step_context
 from orchestration.processes.step_kinds import StepResult
 from orchestration.web.throttle import Throttled, check_test_run_allowed
 
@@ -67,6 +67,7 @@ def process_copy_contents(*, source: Process, target: Process) -> None:
             position=step.position,
             kind=step.kind,
             max_attempts=step.max_attempts,
+            starts_on=step.starts_on,
             problems=step.problems,
         )
         step_kinds.get(step.kind).copy(step, new_step)
@@ -110,6 +111,16 @@ def step_rename(*, step: Step, actor, name: str) -> Step:
 
 
 @transaction.atomic
+def step_set_start(*, step: Step, actor, starts_on: str) -> Step:
+    """Set what starts the step; a start no earlier step emits shows as a problem."""
+    step.starts_on = starts_on
+    step.updated_by = actor
+    step.save(update_fields=["starts_on", "updated_by", "updated_at"])
+    step_refresh_problems(process=step.process)
+    return step
+
+
+@transaction.atomic
 def step_move(*, step: Step, offset: int) -> None:
     """Move a step up (-1) or down (+1), renumbering positions densely."""
     steps = list(step.process.steps.select_for_update().order_by("position", "pk"))
@@ -132,8 +143,12 @@ def step_delete(*, step: Step) -> None:
 def step_refresh_problems(*, process: Process) -> None:
     """Recompute every step's problems: moving or deleting a step changes what is earlier."""
     changed = []
-    for step, before in steps_with_events_before(process_steps(process=process)):
-        problems = step_kinds.get(step.kind).problems(step, earlier_events=set(before))
+    steps = process_steps(process=process)
+    starts = routes.start_events(steps)
+    for step, start, earlier in zip(steps, starts, routes.may_emit(steps), strict=True):
+        problems = step_kinds.get(step.kind).problems(step, earlier_events=set(earlier))
+        if unreachable := routes.unreachable_start(step, start, earlier):
+            problems.insert(0, unreachable)
         if problems != step.problems:
             step.problems = problems
             changed.append(step)
@@ -150,12 +165,16 @@ def step_run_record(
     run=None,
     attempt: int = 1,
     events: dict[str, CompletionEvent] | None = None,
+    retry_delay_s: float | None = None,
+    outcome: str | None = None,
 ) -> StepRun:
     """Store one run of a step and the completion event it emitted (its payload is the capture).
 
     `events` maps event names to events when the caller has them at hand (the engine).
     """
-    event_name = step_kinds.get(step.kind).event_name(step) if result.ok else None
+    event_name = None
+    if result.ok:
+        event_name = result.event or step_kinds.get(step.kind).event_name(step)
     event = None
     if event_name:
         event = (
@@ -169,8 +188,10 @@ def step_run_record(
         is_test=is_test,
         run=run,
         attempt=attempt,
+        retry_delay_s=retry_delay_s,
+        retry_after_s=result.retry_after if retry_delay_s is not None else None,
         duration_ms=result.duration_ms,
-        outcome=StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED,
+        outcome=outcome or (StepRun.Outcome.SUCCEEDED if result.ok else StepRun.Outcome.FAILED),
         request=result.request,
         captured=result.payload,
         error_stage=result.error_stage,
@@ -182,7 +203,8 @@ def step_run_record(
 def step_test_run(*, step: Step, actor) -> StepRun:
     """Run one step now, on the test context of the steps before it, and record it."""
     context = step_context(step=step)
-    result = step_kinds.get(step.kind).run(step, context=context)
+    kind = step_kinds.get(step.kind)
+    result = kind.route(step, kind.run(step, context=context))
     return step_run_record(step=step, actor=actor, result=result, is_test=True)
 
 
@@ -201,16 +223,32 @@ def process_test_run(*, process: Process, actor, spend_test_runs: bool = False) 
     """
     context = {"trigger": process.test_input or {}, "events": {}}
     runs = []
-    for step in _steps(process):
+    steps = _steps(process)
+    for step, start in zip(steps, routes.start_events(steps), strict=True):
+        if start is not None and start not in context["events"]:
+            runs.append(step_skip_record(step=step, event=start, actor=actor, is_test=True))
+            continue
         kind = step_kinds.get(step.kind)
         refused = _spend_test_run(actor) if spend_test_runs else None
-        result = refused or kind.run(step, context=context)
+        result = refused or kind.route(step, kind.run(step, context=context))
         runs.append(step_run_record(step=step, actor=actor, result=result, is_test=True))
         if not result.ok:
             break
-        if name := kind.event_name(step):
+        if name := result.event or kind.event_name(step):
             context["events"][name] = result.payload
     return runs
+
+
+def step_skip_record(*, step: Step, event: str, actor=None, is_test: bool, run=None) -> StepRun:
+    """Store that a step was not reached: the event it starts on never came."""
+    return step_run_record(
+        step=step,
+        actor=actor,
+        result=StepResult(ok=False, error_message=routes.SKIPPED.format(event=event)),
+        is_test=is_test,
+        run=run,
+        outcome=StepRun.Outcome.SKIPPED,
+    )
 
 
 def _spend_test_run(actor) -> StepResult | None:

@@ -6,6 +6,7 @@ package never imports HTTP or auth code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +23,9 @@ class StepResult:
     duration_ms: float = 0.0
     retryable: bool = False
     retry_after: float | None = None
+    # The completion event to emit when ok, chosen by the kind (an outcome route); None
+    # means the step's own event (`StepKind.event_name`).
+    event: str | None = None
 
 
 class StepKind(Protocol):
@@ -31,7 +35,10 @@ class StepKind(Protocol):
     version_related: tuple[str, ...]
 
     def event_name(self, step) -> str | None:
-        """Return the name of the completion event the step emits, if any."""
+        """Return the name of the completion event the step emits on success, if any."""
+
+    def event_names(self, step) -> set[str]:
+        """Return every completion event the step may emit (its outcome routes included)."""
 
     def problems(self, step, *, earlier_events: set[str]) -> list[str]:
         """Return why the step cannot run yet (empty when complete)."""
@@ -42,6 +49,10 @@ class StepKind(Protocol):
 
     def run(self, step, *, context: dict[str, Any], attempt_key: str | None = None) -> StepResult:
         """Execute the step on a context (`trigger`, `events`)."""
+
+    def route(self, step, result: StepResult) -> StepResult:
+        """Choose the completion event an answer emits, or make it fail the run; called on
+        the last attempt's result, after retries."""
 
     def bind(self, steps: list) -> None:
         """Attach, fresh, what a version's steps only refer to, for one run; steps of other
@@ -72,3 +83,20 @@ def all_kinds() -> list[StepKind]:
 def select_related_all() -> set[str]:
     """Every relation some kind wants loaded with its steps."""
     return {name for kind in _registry.values() for name in kind.select_related}
+
+
+# How a value reads as a tree of paths a designer maps from (`trigger.order.id`): the
+# expression language belongs to the step kinds' side, which registers it, so the run
+# pages show the same trees as a Test without knowing its syntax.
+ValueTree = Callable[..., list]
+_value_tree: ValueTree | None = None
+
+
+def register_value_tree(build: ValueTree) -> None:
+    global _value_tree
+    _value_tree = build
+
+
+def value_tree(value: Any, *, event: str | None = None) -> list:
+    """Return the value as tree nodes rooted at the trigger, or at an event's payload."""
+    return _value_tree(value, event=event) if _value_tree is not None else []

@@ -12,10 +12,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
-from orchestration.processes import refused_samples, selectors, services, step_kinds
-from orchestration.processes.forms import ProcessForm, SamplePayloadForm, StepNameForm
+from orchestration.processes import refused_samples, routes, selectors, services, step_kinds
+from orchestration.processes.forms import (
+    ProcessForm,
+    SamplePayloadForm,
+    StepNameForm,
+    StepStartForm,
+)
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import DESIGNER, designer_required
+
+STARTS_ON_UNAVAILABLE = "Choose the process start or an event an earlier step can emit."
 
 
 @require_GET
@@ -71,11 +78,18 @@ def process_delete(request, pk: int):
 
 def editor_context(process: Process, *, user, **extra) -> dict:
     """What every editor page shows: the process, its steps in order and their last test."""
-    steps = list(process.steps.order_by("position", "pk"))
+    related = step_kinds.select_related_all()
+    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
     latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
     for step in steps:
         step.last_run = latest.get(step.pk)
     context = {"process": process, "steps": steps, "step_form": StepNameForm()}
+    current = extra.get("step")
+    if current is not None and current.pk in (ids := [s.pk for s in steps]):
+        earlier = routes.may_emit(steps)[ids.index(current.pk)]
+        context["start_form"] = StepStartForm(
+            initial={"starts_on": current.starts_on}, earlier_events=earlier
+        )
     return {**context, "can_edit": can_edit(user, process), **extra}
 
 
@@ -226,6 +240,23 @@ def step_rename(request, pk: int, step_pk: int):
         services.step_rename(step=step, actor=request.user, name=form.cleaned_data["name"])
     else:
         messages.error(request, "A step needs a name.")
+    return redirect("step-editor", pk=pk, step_pk=step.pk)
+
+
+@require_POST
+@designer_required
+def step_start(request, pk: int, step_pk: int):
+    step = _editable_step(request, pk, step_pk)
+    steps = list(step.process.steps.order_by("position", "pk"))
+    earlier = routes.may_emit(steps)[steps.index(step)]
+    form = StepStartForm(request.POST, earlier_events=earlier)
+    if form.is_valid():
+        services.step_set_start(
+            step=step, actor=request.user, starts_on=form.cleaned_data["starts_on"]
+        )
+        messages.success(request, "Starts on saved.")
+    else:
+        messages.error(request, STARTS_ON_UNAVAILABLE)
     return redirect("step-editor", pk=pk, step_pk=step.pk)
 
 

@@ -1,24 +1,28 @@
 """The run engine: execute runs step by step on workers, with retries.
 
-A worker claims a run with one conditional UPDATE (queued -> running), so a run, and
-therefore each of its steps, is executed by exactly one worker even when several
-workers, on several machines, drain the same queue.
+A worker claims a run with one conditional UPDATE (queued or retrying -> running), so a
+run, and therefore each of its steps, is executed by exactly one worker even when several
+workers, on several machines, drain the same queue. A worker never sleeps on a run: a
+failed attempt that may be retried leaves the run "retrying" with the time it is due, and
+the caller schedules a new task for then (see tasks.execute_run).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from orchestration.failures import log_unexpected
 from orchestration.models import Run
-from orchestration.processes import step_kinds
-from orchestration.processes.services import step_run_record
+from orchestration.processes import routes, step_kinds
+from orchestration.processes.services import step_run_record, step_skip_record
 from orchestration.processes.step_kinds import StepResult
 from orchestration.runs import liveness, plans
 
@@ -43,14 +47,22 @@ def _status(run_id: int) -> str:
     return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
 
 
-def execute(run_id: int) -> str:
-    """Execute a queued run to its end; return its final status."""
+@dataclass(frozen=True)
+class Outcome:
+    """Where a run stands after a worker's turn: its status, and when a retry is due."""
+
+    status: str
+    retry_at: datetime | None = None
+
+
+def execute(run_id: int) -> Outcome:
+    """Execute a queued (or due) run until it ends or waits for a retry."""
     liveness.reap_if_due()
-    claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-        status=Run.Status.RUNNING, started_at=Now(), heartbeat_at=Now()
+    claimed = Run.objects.filter(pk=run_id, status__in=Run.CLAIMABLE).update(
+        status=Run.Status.RUNNING, started_at=Now(), heartbeat_at=Now(), retry_at=None
     )
     if not claimed:
-        return _status(run_id)
+        return Outcome(_status(run_id))
     run = Run.objects.get(pk=run_id)
     with liveness.beating(run.pk):
         try:
@@ -58,81 +70,111 @@ def execute(run_id: int) -> str:
         except Exception as exc:
             # A claimed run must end, never stay "running" until the sweep blames its worker.
             log_unexpected(logger, f"Run {run.pk} failed unexpectedly", exc)
-            return _finish(run, Run.Status.FAILED, RUN_CRASHED)
+            return Outcome(_finish(run, Run.Status.FAILED, RUN_CRASHED))
 
 
-def _execute_claimed(run: Run) -> str:
+def _execute_claimed(run: Run) -> Outcome:
     steps, events = plans.steps_for_run(run.version_id)
     context = {"trigger": run.input, "events": dict(run.events)}
-    for index, step in enumerate(steps):
+    for index, (step, start) in enumerate(zip(steps, routes.start_events(steps), strict=True)):
         if index < run.next_position:
             continue
+        if start is not None and start not in context["events"]:
+            if not _skip(run, step, start):
+                return Outcome(_status(run.pk))
+            continue
         kind = step_kinds.get(step.kind)
-        outcome = _run_step(run, step, kind, context, events, last=index == len(steps) - 1)
-        if outcome is None:  # stopped meanwhile
-            return _status(run.pk)
-        if not outcome.ok:
-            return _finish(run, Run.Status.FAILED, f"{step.name}: {outcome.error_message}")
+        last = index == len(steps) - 1
+        result, outcome = _attempt_step(run, step, kind, context, events, last=last)
+        if outcome is not None:  # stopped meanwhile, or waiting for a retry
+            return outcome
+        if not result.ok:
+            return Outcome(_finish(run, Run.Status.FAILED, f"{step.name}: {result.error_message}"))
     if run.status == Run.Status.SUCCEEDED:  # the last step's progress update finished it
-        return run.status
-    return _finish(run, Run.Status.SUCCEEDED, "")  # there was nothing left to run
+        return Outcome(run.status)
+    return Outcome(_finish(run, Run.Status.SUCCEEDED, ""))  # there was nothing left to run
 
 
-def _run_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
+def _attempt_step(run: Run, step, kind, context: dict, events: dict, *, last: bool):
+    """Make the step's next attempt; return its result, and an Outcome when the run stops
+    here for now (cancelled meanwhile, or a retry scheduled)."""
     # Every attempt of a step carries the same key, so a retried POST is not applied twice.
     # The run's random key, not its id: ids restart in every database (staging, a restored
     # dump), while an API keeps idempotency keys for days.
     attempt_key = f"run-{run.key}-step-{step.key}"
-    name = kind.event_name(step)
-    for attempt in range(1, max(step.max_attempts, 1) + 1):
-        # A first attempt follows the claim or the previous step's progress update, which
-        # both found the run running; a retry follows a sleep, during which it may be cancelled.
-        if attempt > 1 and not liveness.report(run.pk):
-            return None
-        try:
-            result = kind.run(step, context=context, attempt_key=attempt_key)
-        except Exception as exc:
-            # A step kind that raises must fail the run, not leave it "running" for ever.
-            log_unexpected(logger, f"Run {run.pk} step {step.key} raised", exc)
-            result = StepResult(ok=False, error_stage="internal", error_message=STEP_CRASHED)
-        # One transaction per attempt: its record, and on success the run's progress
-        # (finished too, after the last step), so a crash never leaves them apart.
-        with transaction.atomic():
-            step_run_record(
-                step=step,
-                actor=None,
-                result=result,
-                is_test=False,
-                run=run,
-                attempt=attempt,
-                events=events,
-            )
-            if result.ok:
-                if name:
-                    context["events"][name] = result.payload
-                run.events = context["events"]
-                run.next_position = step_index = run.next_position + 1
-                progress = {
-                    "events": run.events,
-                    "next_position": step_index,
-                    "heartbeat_at": Now(),
-                }
-                if last:
-                    progress.update(status=Run.Status.SUCCEEDED, finished_at=Now())
-                    run.status = Run.Status.SUCCEEDED
-                still_running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
-                    **progress
-                )
-        if result.ok and not still_running:
-            return None  # stopped during the step: cancelled, or failed by the sweep
-        if result.ok or not result.retryable or attempt == step.max_attempts:
-            return result
-        delay = backoff_delay(attempt, result.retry_after)
+    attempt = run.attempt
+    try:
+        result = kind.run(step, context=context, attempt_key=attempt_key)
+    except Exception as exc:
+        # A step kind that raises must fail the run, not leave it "running" for ever.
+        log_unexpected(logger, f"Run {run.pk} step {step.key} raised", exc)
+        result = StepResult(ok=False, error_stage="internal", error_message=STEP_CRASHED)
+    # Retries come before routing: a 503 routed to an event is still retried first.
+    retry = result.retryable and not result.ok and attempt < max(step.max_attempts, 1)
+    if not retry:
+        result = kind.route(step, result)
+    delay = backoff_delay(attempt, result.retry_after) if retry else None
+    # One transaction per attempt: its record, and the run's progress (finished too, after
+    # the last step; or waiting for the retry), so a crash never leaves them apart.
+    with transaction.atomic():
+        step_run_record(
+            step=step,
+            actor=None,
+            result=result,
+            is_test=False,
+            run=run,
+            attempt=attempt,
+            events=events,
+            retry_delay_s=delay,
+        )
+        if result.ok:
+            name = result.event or kind.event_name(step)
+            if name:
+                context["events"][name] = result.payload
+            run.events = context["events"]
+            run.next_position += 1
+            run.attempt = 1
+            progress = {
+                "events": run.events,
+                "next_position": run.next_position,
+                "attempt": 1,
+                "heartbeat_at": Now(),
+            }
+            if last:
+                progress.update(status=Run.Status.SUCCEEDED, finished_at=Now())
+                run.status = Run.Status.SUCCEEDED
+        elif retry:
+            # Python's clock, as the task queue's run_after is read with it too.
+            retry_at = timezone.now() + timedelta(seconds=delay)
+            progress = {
+                "status": Run.Status.RETRYING,
+                "attempt": attempt + 1,
+                "retry_at": retry_at,
+                "heartbeat_at": Now(),
+            }
+        else:
+            return result, None
+        still_running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(**progress)
+    if not still_running:
+        return result, Outcome(_status(run.pk))  # cancelled, or failed by the sweep
+    if retry:
         logger.info(
             "Run %s step %s attempt %s failed; retrying in %.1fs", run.pk, step.key, attempt, delay
         )
-        time.sleep(delay)
-    return result
+        return result, Outcome(Run.Status.RETRYING, retry_at=retry_at)
+    return result, None
+
+
+def _skip(run: Run, step, event: str) -> bool:
+    """Record that the step's event never came and move past it; False if stopped meanwhile."""
+    with transaction.atomic():
+        step_skip_record(step=step, event=event, is_test=False, run=run)
+        run.next_position += 1
+        return bool(
+            Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+                next_position=run.next_position, heartbeat_at=Now()
+            )
+        )
 
 
 def _finish(run: Run, status: str, message: str) -> str:

@@ -48,8 +48,13 @@ def runs_reap_stale() -> int:
     cutoff = Now() - timedelta(seconds=seconds)
     # Runs claimed by a worker older than heartbeats have none: their start is the last sign.
     silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    # A run waiting for a retry holds no worker and is not silent until its retry is long
+    # overdue: then the task that was to take it is lost.
+    lost = Q(status=Run.Status.RUNNING) & silent | Q(
+        status=Run.Status.RETRYING, retry_at__lt=cutoff
+    )
     silence = f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{seconds:g} seconds"
-    reaped = Run.objects.filter(silent, status=Run.Status.RUNNING).update(
+    reaped = Run.objects.filter(lost).update(
         status=Run.Status.FAILED,
         finished_at=Now(),
         error_message=WORKER_LOST.format(silence=silence),

@@ -8,7 +8,8 @@ from django.db import transaction
 from django.db.models.functions import Now
 
 from orchestration.models import Process, Run
-from orchestration.runs.tasks import execute_run
+from orchestration.runs import tasks
+from orchestration.runs.tasks import QUEUE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,6 @@ NOT_DEPLOYED = "The process has no live version: deploy it first."
 CANCELLED_MESSAGE = "Cancelled by {user}."
 ONLY_FAILED_RERUN = "Only a failed run can be re-run from its failed step."
 ALREADY_RERUN = "This run was already re-run as run #{run}: re-run that one if it failed."
-QUEUE_UNAVAILABLE = "The run could not be queued: the task queue did not answer."
 
 
 class RunRefused(Exception):
@@ -40,23 +40,14 @@ def run_start(*, process: Process, trigger: str, input: dict, actor=None) -> Run
 
 def _enqueue(run: Run) -> None:
     def send() -> None:
-        try:
-            execute_run.enqueue(run.pk)
-        except Exception as exc:
-            # Redis down, say: a run left "queued" with no task would wait for ever. Failed,
-            # it keeps its input, and "Re-run from failed step" starts it from the top.
-            logger.error("Queueing run %s failed: %s", run.pk, type(exc).__name__)
-            failed = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
-                status=Run.Status.FAILED, finished_at=Now(), error_message=QUEUE_UNAVAILABLE
-            )
-            if failed:  # else a worker took the job after all, and the run goes on
-                run.status, run.error_message = Run.Status.FAILED, QUEUE_UNAVAILABLE
+        if not tasks.queue(run.pk):
+            run.refresh_from_db(fields=["status", "error_message"])
 
     transaction.on_commit(send)
 
 
 def run_cancel(*, run: Run, actor) -> bool:
-    """Stop a queued or running run before its next step or retry."""
+    """Stop a queued, running or retrying run before its next step or attempt."""
     who = actor.get_username() if actor else "someone"
     return bool(
         Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from orchestration.jsontext import JSONTextError, NotAnObjectError, parse_json_object
 from orchestration.models import Process, Run
-from orchestration.processes import deployments
+from orchestration.processes import deployments, step_kinds
+from orchestration.runs import selectors as run_selectors
 from orchestration.runs import services as run_services
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import designer_required
@@ -127,12 +128,25 @@ def process_runs(request, pk: int):
 @require_GET
 def run_detail(request, run_pk: int):
     run = get_object_or_404(Run.objects.select_related("process", "version"), pk=run_pk)
-    attempts = run.step_runs.select_related("step").order_by("started_at", "pk")
     template = "orchestration/run_detail.html"
     if request.htmx and request.htmx.target == "run-body":
         template += "#run-body"
-    context = {"run": run, "attempts": attempts, "rerun": run.first_rerun()}
+    context = {
+        "run": run,
+        "timeline": run_selectors.run_timeline(run=run),
+        "input_tree": step_kinds.value_tree(run.input),
+        "rerun": run.first_rerun(),
+    }
     return render(request, template, context)
+
+
+@require_GET
+def run_download(request, run_pk: int):
+    """The run as a JSON file; what it holds was masked before it was stored."""
+    run = get_object_or_404(Run.objects.select_related("process", "version"), pk=run_pk)
+    response = JsonResponse(run_selectors.run_export(run=run), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.json"'
+    return response
 
 
 @require_POST

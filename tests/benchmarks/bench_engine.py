@@ -19,6 +19,7 @@ from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
 from orchestration.processes import deployments
 from orchestration.runs import services as run_services
+from tests.benchmarks import bench_engine_concurrency
 from tests.benchmarks.bench_execution import _tls_server
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -47,6 +48,7 @@ def run() -> None:
         override_settings(OUTBOUND_ALLOW_LOOPBACK=True, OUTBOUND_CA_BUNDLE=bundle),
     ):
         _run(server, bundle)
+        bench_engine_concurrency.run(server, bundle)
 
 
 def _run(server, bundle: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.management import call_command
 from playwright.sync_api import expect
+from werkzeug import Response
 
 from orchestration.runs import services as run_services
 from tests.browser.conftest import sign_in
@@ -15,7 +18,7 @@ from tests.cloudfunctions.factories import (
     StepFactory,
 )
 from tests.factories import PASSWORD
-from tests.orchestration.runs import deployed_process
+from tests.orchestration.runs import deployed_process, work
 
 
 def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tls, tls_httpserver):
@@ -42,7 +45,9 @@ def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tl
     # (db_worker installs signal handlers, which only the main thread may do).
     call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
     expect(page.locator("#run-status")).to_have_text("Succeeded", timeout=15_000)
-    expect(page.get_by_text("Ping it · attempt 1")).to_be_visible()
+    step = page.get_by_role("article", name="1. Ping it")
+    expect(step).to_contain_text("attempt 1 of 3")
+    expect(step.get_by_role("list", name="Output of Ping it")).to_contain_text("pong")
 
 
 def test_a_run_page_stops_polling_once_its_run_is_gone(page, live_server, designer):
@@ -61,3 +66,37 @@ def test_a_run_page_stops_polling_once_its_run_is_gone(page, live_server, design
     polled = len(requests)
     page.wait_for_timeout(2500)  # two more polls, were it still polling
     assert len(requests) == polled
+
+
+def test_a_finished_run_reads_as_input_steps_outputs_and_grouped_attempts(
+    page, live_server, designer, outbound_tls, tls_httpserver, settings
+):
+    settings.RUN_RETRY_MAX_DELAY_SECONDS = 2
+    calls = []
+
+    def limited(request):
+        calls.append(1)
+        if len(calls) == 1:
+            return Response("slow down", status=429, headers={"Retry-After": "7"})
+        return Response('{"charged": true}', content_type="application/json")
+
+    tls_httpserver.expect_request("/v1/orders").respond_with_json({"id": "o_9"})
+    tls_httpserver.expect_request("/v1/charges/o_9").respond_with_handler(limited)
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    process = deployed_process(
+        connection, '"/v1/orders"', '"/v1/charges/" + events["step1.done"].body.id'
+    )
+    run = run_services.run_start(process=process, trigger="webhook", input={"order": "o_9"})
+    assert work(run.pk) == "succeeded"
+
+    sign_in(page, designer.username, PASSWORD)
+    page.goto(run.get_absolute_url())
+
+    expect(page.get_by_role("list", name="Run input")).to_contain_text("trigger.order")
+    charge = page.locator("article.run-step").nth(1)
+    expect(charge.get_by_role("list", name=re.compile("^Output of"))).to_contain_text("charged")
+    expect(charge.locator(".badge")).to_have_text("Succeeded")
+    charge.get_by_text("1 earlier attempt").click()
+    expect(charge.get_by_role("listitem").filter(has_text="Attempt 1")).to_contain_text(
+        "waited 2.0 s (Retry-After 7 s)"
+    )

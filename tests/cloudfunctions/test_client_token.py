@@ -19,7 +19,6 @@ from cloudfunctions.step.execution import cloud_function_execute, idempotency_to
 from cloudfunctions.step.operations import body_idempotency_token
 from orchestration.models import Run
 from orchestration.processes import deployments
-from orchestration.runs import engine
 from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     MARKERS,
@@ -30,6 +29,7 @@ from tests.cloudfunctions.factories import (
     ProcessFactory,
     StepFactory,
 )
+from tests.orchestration.runs import work
 from tests.sigv4 import signature_as_aws_computes_it
 
 pytestmark = pytest.mark.django_db
@@ -241,7 +241,7 @@ def test_a_retried_run_sends_the_same_client_token_on_every_attempt(connect, set
     connect.statuses = [503, 500]
 
     run_ = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
-    engine.execute(run_.pk)
+    work(run_.pk)
     run_.refresh_from_db()
 
     assert run_.status == Run.Status.SUCCEEDED

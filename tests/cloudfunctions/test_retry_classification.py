@@ -20,7 +20,6 @@ from cloudfunctions.http import errors
 from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
 from orchestration.processes import deployments
-from orchestration.runs import engine
 from orchestration.runs import services as run_services
 from tests.cloudfunctions.factories import (
     CloudFunctionFactory,
@@ -30,6 +29,7 @@ from tests.cloudfunctions.factories import (
     StepFactory,
 )
 from tests.cloudfunctions.token_store import MemoryTokenStore
+from tests.orchestration.runs import work
 
 pytestmark = pytest.mark.django_db
 
@@ -291,7 +291,7 @@ def _deploy(cf):
 
 def _run(process) -> Run:
     run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
-    engine.execute(run.pk)
+    work(run.pk)
     run.refresh_from_db()
     return run
 

@@ -14,9 +14,9 @@ from django.db import connections
 from werkzeug import Request, Response
 
 from orchestration.models import Run
-from orchestration.runs import engine, liveness
+from orchestration.runs import liveness
 from orchestration.runs import services as run_services
-from tests.orchestration.runs import deployed_process
+from tests.orchestration.runs import deployed_process, work
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,7 +61,7 @@ def test_a_slow_step_keeps_its_run_alive_through_a_sweep(api, settings, beat_eve
     run = run_services.run_start(
         process=deployed_process(connection, '"/v1/slow"'), trigger="ui", input={}
     )
-    status = engine.execute(run.pk)
+    status = work(run.pk)
     run.refresh_from_db()
     if survives:
         assert reaped == [0] and status == run.status == Run.Status.SUCCEEDED
@@ -78,7 +78,7 @@ def test_cancelling_a_running_run_stops_it_before_the_next_step(api, designer):
         server, "/v1/slow", lambda: run_services.run_cancel(run=run, actor=designer)
     )
     server.expect_request("/v1/next").respond_with_json({})
-    assert engine.execute(run.pk) == Run.Status.CANCELLED
+    assert work(run.pk) == Run.Status.CANCELLED
     run.refresh_from_db()
     assert cancelled == [True] and run.status == Run.Status.CANCELLED
     assert [request.path for request, _ in server.log] == ["/v1/slow"]

@@ -1,4 +1,4 @@
-"""The engine on real queues: several db_worker processes on PostgreSQL, and RQ on Redis."""
+"""The engine on real queues: several concurrent worker processes on PostgreSQL, and RQ on Redis."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def test_several_workers_execute_every_step_exactly_once(
         for n in range(40)
     ]
     env = worker_env(tls_ca_bundle)
-    command = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
+    # Three processes of four concurrent loops each: twelve claimers racing for 40 runs.
+    command = [sys.executable, "manage.py", "run_worker", "--batch", "--concurrency", "4"]
     workers = [
         subprocess.Popen(command + ["--worker-id", f"w{i}"], cwd=ROOT, env=env) for i in range(3)
     ]

@@ -1,0 +1,333 @@
+"""Outcome routing in runs: which event an answer emits, which steps start, which are Skipped."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from werkzeug import Response
+
+from orchestration.models import Run, StepRun
+from orchestration.processes import deployments, routes
+from orchestration.runs import engine
+from orchestration.runs import services as run_services
+from tests.cloudfunctions.factories import (
+    CloudFunctionFactory,
+    EventFactory,
+    ProcessFactory,
+    StepFactory,
+)
+from tests.orchestration.runs import work
+
+pytestmark = pytest.mark.django_db
+
+
+def _step(process, position, uri, *, event=None, outcomes=(), starts_on="", connection):
+    CloudFunctionFactory(
+        step=StepFactory(
+            process=process, position=position, name=f"Step {position}", starts_on=starts_on
+        ),
+        connection=connection,
+        method="GET",
+        uri=f'"{uri}"',
+        body="",
+        completion_event=EventFactory(process=process, name=event) if event else None,
+        outcomes=list(outcomes),
+    )
+
+
+def _deploy(process):
+    deployments.process_deploy(process=process, actor=None)
+    process.refresh_from_db()
+    return process
+
+
+def _run(process) -> Run:
+    run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    work(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _outcomes(run) -> dict[str, str]:
+    return dict(run.step_runs.values_list("step__name", "outcome"))
+
+
+@pytest.fixture
+def look_up_order(api):
+    """Look up order -> "order found" (2xx) or "order missing" (404); one step per branch."""
+    connection, server = api
+    process = ProcessFactory(name="Orders")
+    EventFactory(process=process, name="order missing")  # as the editor creates it
+    _step(
+        process,
+        1,
+        "/orders/o_1",
+        event="order found",
+        outcomes=[{"when": "404", "event": "order missing"}],
+        connection=connection,
+    )
+    _step(
+        process,
+        2,
+        "/orders",
+        event="order created",
+        connection=connection,
+        starts_on=routes.starts_on_event("order missing"),
+    )
+    _step(
+        process,
+        3,
+        "/ship",
+        event="shipped",
+        connection=connection,
+        starts_on=routes.starts_on_event("order found"),
+    )
+    server.expect_request("/orders").respond_with_json({"id": "o_1", "created": True})
+    server.expect_request("/ship").respond_with_json({"shipped": True})
+    return _deploy(process), server
+
+
+def test_a_404_routed_to_an_event_starts_the_step_on_it_and_skips_the_other(look_up_order):
+    process, server = look_up_order
+    server.expect_request("/orders/o_1").respond_with_json({"error": "nope"}, status=404)
+
+    run = _run(process)
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert set(run.events) == {"order missing", "order created"}
+    assert _outcomes(run) == {"Step 1": "succeeded", "Step 2": "succeeded", "Step 3": "skipped"}
+    skipped = run.step_runs.get(step__name="Step 3")
+    assert skipped.error_message == routes.SKIPPED.format(event="order found")
+    assert [r.path for r, _ in server.log] == ["/orders/o_1", "/orders"]
+    assert run.step_runs.get(step__name="Step 1").event.name == "order missing"
+
+
+def test_a_2xx_takes_the_seeds_completion_event(look_up_order):
+    process, server = look_up_order
+    server.expect_request("/orders/o_1").respond_with_json({"id": "o_1"})
+
+    run = _run(process)
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert _outcomes(run) == {"Step 1": "succeeded", "Step 2": "skipped", "Step 3": "succeeded"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "status", "expected"),
+    [
+        # First match wins among rows of the same kind.
+        ([{"when": "4xx", "event": "a"}, {"when": "4xx", "event": "b"}], 409, "a"),
+        # An exact code wins over a class wherever it stands.
+        ([{"when": "4xx", "event": "class"}, {"when": "409", "event": "exact"}], 409, "exact"),
+        ([{"when": "409", "event": "exact"}, {"when": "4xx", "event": "class"}], 404, "class"),
+        # A routed 2xx row replaces the completion event.
+        ([{"when": "201", "event": "created"}], 201, "created"),
+    ],
+)
+def test_routing_rules(api, rows, status, expected):
+    connection, server = api
+    server.expect_request("/x").respond_with_json({}, status=status)
+    process = ProcessFactory()
+    _step(process, 1, "/x", event="done", outcomes=rows, connection=connection)
+
+    run = _run(_deploy(process))
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert set(run.events) == {expected}
+
+
+def test_an_unmatched_answer_fails_the_run_as_before(api):
+    connection, server = api
+    server.expect_request("/x").respond_with_json({}, status=500)
+    process = ProcessFactory()
+    _step(
+        process,
+        1,
+        "/x",
+        event="done",
+        outcomes=[{"when": "404", "event": "missing"}],
+        connection=connection,
+    )
+
+    run = _run(_deploy(process))
+
+    assert run.status == Run.Status.FAILED and "HTTP 500" in run.error_message
+
+
+def test_a_row_without_event_fails_the_run_and_says_it_was_routed(api):
+    connection, server = api
+    server.expect_request("/x").respond_with_json({}, status=409)
+    process = ProcessFactory()
+    _step(
+        process,
+        1,
+        "/x",
+        event="done",
+        outcomes=[{"when": "409", "event": None}],
+        connection=connection,
+    )
+
+    run = _run(_deploy(process))
+
+    assert run.status == Run.Status.FAILED and "routed to Fail the run" in run.error_message
+
+
+def test_a_connection_error_matches_only_the_error_row(api, settings):
+    connection, server = api
+    # Nothing listens on port 9 of loopback: the connection is refused.
+    connection.base_url = "https://127.0.0.1:9"
+    connection.save()
+    process = ProcessFactory()
+    _step(
+        process,
+        1,
+        "/x",
+        event="done",
+        outcomes=[{"when": "5xx", "event": "server"}, {"when": "error", "event": "unreachable"}],
+        connection=connection,
+    )
+    _step(
+        process,
+        2,
+        "/y",
+        event="noted",
+        connection=connection,
+        starts_on=routes.starts_on_event("unreachable"),
+    )
+    process = _deploy(process)
+
+    run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
+    work(run.pk)
+    run.refresh_from_db()
+
+    assert "unreachable" in run.events and "server" not in run.events
+    assert run.events["unreachable"]["stage"] == "connect"
+    # Retried first (3 attempts), then routed; step 2 then fails the same way, unrouted.
+    first = run.step_runs.filter(step__name="Step 1").order_by("attempt")
+    assert list(first.values_list("outcome", flat=True)) == ["failed", "failed", "succeeded"]
+
+
+def test_a_retryable_answer_is_retried_before_it_is_routed(api):
+    connection, server = api
+    calls = []
+
+    def busy_then_gone(request):
+        calls.append(1)
+        return Response("busy", status=503 if len(calls) < 3 else 410)
+
+    server.expect_request("/x").respond_with_handler(busy_then_gone)
+    process = ProcessFactory()
+    _step(
+        process,
+        1,
+        "/x",
+        event="done",
+        outcomes=[{"when": "5xx", "event": "down"}, {"when": "410", "event": "gone"}],
+        connection=connection,
+    )
+
+    run = _run(_deploy(process))
+
+    assert len(calls) == 3 and set(run.events) == {"gone"}
+    attempts = run.step_runs.order_by("attempt").values_list("outcome", flat=True)
+    assert list(attempts) == [StepRun.Outcome.FAILED, StepRun.Outcome.FAILED, "succeeded"]
+
+
+def test_the_last_attempts_503_is_routed(api):
+    connection, server = api
+    server.expect_request("/x").respond_with_data("busy", status=503)
+    process = ProcessFactory()
+    _step(
+        process,
+        1,
+        "/x",
+        event="done",
+        outcomes=[{"when": "5xx", "event": "down"}],
+        connection=connection,
+    )
+
+    outcome_of_first = engine.execute(
+        run_services.run_start(process=_deploy(process), trigger="ui", input={}).pk
+    )
+
+    assert outcome_of_first.status == Run.Status.RETRYING  # retried before routing
+    run = Run.objects.get()
+    assert work(run.pk) == Run.Status.SUCCEEDED and set(Run.objects.get().events) == {"down"}
+
+
+def test_deploy_refuses_a_step_that_starts_on_an_event_no_earlier_step_emits(api):
+    connection, _ = api
+    process = ProcessFactory()
+    _step(process, 1, "/x", event="done", connection=connection)
+    _step(
+        process,
+        2,
+        "/y",
+        event="later",
+        connection=connection,
+        starts_on=routes.starts_on_event("never emitted"),
+    )
+
+    with pytest.raises(deployments.DeployRefused) as refused:
+        deployments.process_deploy(process=process, actor=None)
+
+    assert "Step 2" in str(refused.value)
+    assert routes.STARTS_ON_UNKNOWN.format(event="never emitted") in str(refused.value)
+
+
+def test_test_process_follows_the_same_routes(look_up_order, designer):
+    from orchestration.processes import services
+
+    draft, server = look_up_order
+    server.expect_request("/orders/o_1").respond_with_json({}, status=404)
+
+    runs = services.process_test_run(process=draft, actor=designer)
+
+    assert [(r.step.name, r.outcome) for r in runs] == [
+        ("Step 1", "succeeded"),
+        ("Step 2", "succeeded"),
+        ("Step 3", "skipped"),
+    ]
+    assert runs[0].event.name == "order missing"
+
+
+def test_the_run_page_shows_the_routed_event_and_why_a_step_was_skipped(
+    designer_client, look_up_order
+):
+    process, server = look_up_order
+    server.expect_request("/orders/o_1").respond_with_json({}, status=404)
+    run = _run(process)
+
+    page = designer_client.get(run.get_absolute_url()).content.decode()
+
+    assert "emitted <code>order missing</code>" in page
+    assert ">Skipped<" in page
+    assert "it starts on “order found”, which this run did not emit" in page
+
+
+def test_a_designer_sets_starts_on_from_the_events_earlier_steps_can_emit(
+    designer_client, look_up_order
+):
+    draft, _ = look_up_order
+    third = draft.steps.get(name="Step 3")
+    page = designer_client.get(reverse("step-editor", args=[draft.pk, third.pk])).content.decode()
+    # Offered: the process start, the previous step's event, and every event earlier
+    # steps can emit, outcome routes included.
+    for choice in ("Process start", "“order missing”", "“order found”", "“order created”"):
+        assert choice in page
+
+    response = designer_client.post(
+        reverse("step-start", args=[draft.pk, third.pk]), {"starts_on": routes.PROCESS_START}
+    )
+
+    assert response.status_code == 302
+    third.refresh_from_db()
+    assert third.starts_on == routes.PROCESS_START
+    # An event no earlier step emits is not offered, and refused if posted.
+    refused = designer_client.post(
+        reverse("step-start", args=[draft.pk, third.pk]),
+        {"starts_on": routes.starts_on_event("shipped")},
+    )
+    assert refused.status_code == 302
+    third.refresh_from_db()
+    assert third.starts_on == routes.PROCESS_START
