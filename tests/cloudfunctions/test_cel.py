@@ -11,6 +11,7 @@ import time
 import pytest
 
 from cloudfunctions import cel
+from cloudfunctions.cel import compiler, interpret
 from cloudfunctions.cel import messages as msg
 
 SECRET = "SECRET-MARKER-cel-91c2"
@@ -244,7 +245,7 @@ def test_constant_is_folded_at_compile_time(monkeypatch):
     def no_interpreter(*args, **kwargs):
         raise AssertionError("a constant must not be interpreted again")
 
-    monkeypatch.setattr(cel, "_BoundedEvaluator", no_interpreter)
+    monkeypatch.setattr(interpret, "BoundedEvaluator", no_interpreter)
     assert run(compiled) == "/v1/charges"
     assert run('"/v1/" + "charges"') == "/v1/charges"
 
@@ -449,7 +450,7 @@ def test_deep_trees_are_refused(source):
 
 
 def test_recursion_error_is_caught_even_past_the_tree_cap(monkeypatch):
-    monkeypatch.setattr(cel, "MAX_TREE_DEPTH", 10**6)
+    monkeypatch.setattr(compiler, "MAX_TREE_DEPTH", 10**6)
     error = failure("-" * 4000 + "1")
     assert error.kind == "limit"
     assert run("trigger.n") == 3
@@ -498,11 +499,11 @@ def test_repeated_expression_is_compiled_once():
 def test_the_cache_is_bounded_by_the_trees_it_keeps(monkeypatch):
     # Memory follows parse-tree nodes, not characters: a list of numbers makes four a
     # character. 300 such expressions once held 151 MB.
-    monkeypatch.setattr(cel, "CACHE_NODES", 5_000)
+    monkeypatch.setattr(compiler, "CACHE_NODES", 5_000)
     numbers = "[" + ",".join(str(i) for i in range(30)) + "]"
     for k in range(40):
         cel.check_expression(f"{numbers}.map(a, trigger.n + {k})")
-    assert 0 < len(cel._cache) < 40 and cel._cache_nodes <= 5_000
+    assert 0 < len(compiler._cache) < 40 and compiler._cache_nodes <= 5_000
     # A constant keeps its value, not its tree.
     folded = cel.compile_expression(f"{numbers}.map(a, a * 2)")
     assert folded.ast is None and folded.constant == [i * 2 for i in range(30)]
