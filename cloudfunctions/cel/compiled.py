@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,6 @@ class CompiledExpression:
     literal_positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     constant: Any = NOT_CONSTANT
     constant_problem: CelProblem | None = None
-    # A plain-Python evaluator for the common shapes (paths, literals, "+"); None if unsupported.
-    fast: Callable[[Any, Any], Any] | None = field(default=None, repr=False)
 
     @property
     def is_constant(self) -> bool:

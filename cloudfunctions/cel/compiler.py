@@ -24,7 +24,6 @@ from cloudfunctions.cel.errors import (
     CelError,
     CelProblem,
 )
-from cloudfunctions.cel.fast import fast_compile
 from cloudfunctions.cel.interpret import run
 from cloudfunctions.cel.limits import CACHE_NODES, CACHE_SIZE, DEFAULT_TIMEOUT, MAX_TREE_DEPTH
 from cloudfunctions.cel.syntax import check_size, string_literal_problem, syntax_problem, tree_depth
@@ -176,7 +175,6 @@ def _compile_uncached(source: str) -> Analysis:
         if problem is not None:
             return Analysis(None, (problem,))
         walker.walk(ast, frozenset())
-        fast = fast_compile(ast) if not walker.problems else None
     except RecursionError:
         return Analysis(None, (CelProblem(LIMIT, msg.TOO_COMPLEX),))
     compiled = CompiledExpression(
@@ -189,7 +187,6 @@ def _compile_uncached(source: str) -> Analysis:
         uses_context_path=walker.uses_context_path,
         string_literals=frozenset(walker.literal_positions),
         literal_positions=dict(walker.literal_positions),
-        fast=fast,
     )
     problems = tuple(walker.problems)
     run_dependent = compiled.uses_trigger or compiled.uses_events or compiled.uses_context_path

@@ -24,7 +24,6 @@ from cloudfunctions.cel.errors import (
     CelError,
     CelProblem,
 )
-from cloudfunctions.cel.fast import MISS, run_fast
 from cloudfunctions.cel.limits import BoundedEvaluator, Timeout
 from cloudfunctions.cel.syntax import (
     CONTEXT_EVENT_PATH,
@@ -85,10 +84,6 @@ def run(
     events: Mapping[str, Mapping[str, Any]],
     timeout: float,
 ) -> Any:
-    if compiled.fast is not None:
-        value = run_fast(compiled.fast, trigger, events)
-        if value is not MISS:
-            return value
     deadline = time.monotonic() + timeout
     variables: dict[str, Any] = {}
     if compiled.uses_trigger:
