@@ -170,6 +170,9 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=1
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TEST_RUN_LIMIT = env.int("TEST_RUN_LIMIT", default=30)
 TEST_RUN_WINDOW_SECONDS = env.int("TEST_RUN_WINDOW_SECONDS", default=60)
+# Live checks of CEL fields: an editor page checks each field once on load, then as typed.
+FIELD_CHECK_LIMIT = env.int("FIELD_CHECK_LIMIT", default=120)
+FIELD_CHECK_WINDOW_SECONDS = env.int("FIELD_CHECK_WINDOW_SECONDS", default=60)
 
 # Outbound requests made for users (see cloudfunctions/transport.py).
 # Loopback is refused unless this is switched on: tests and local development only.

@@ -25,7 +25,14 @@ from cloudfunctions.cel.errors import (
     CelProblem,
 )
 from cloudfunctions.cel.interpret import run
-from cloudfunctions.cel.limits import CACHE_NODES, CACHE_SIZE, DEFAULT_TIMEOUT, MAX_TREE_DEPTH
+from cloudfunctions.cel.limits import (
+    CACHE_BYTES,
+    CACHE_SIZE,
+    DEFAULT_TIMEOUT,
+    MAX_TREE_DEPTH,
+    TREE_NODE_BYTES,
+    weight,
+)
 from cloudfunctions.cel.syntax import check_size, string_literal_problem, syntax_problem, tree_depth
 
 
@@ -35,14 +42,15 @@ class Analysis:
 
     compiled: CompiledExpression | None
     problems: tuple[CelProblem, ...]
-    nodes: int = 1  # of the parse tree it keeps: its weight in the cache
+    # What it keeps alive (its parse tree, or its folded value): its weight in the cache.
+    weight: int = TREE_NODE_BYTES
 
 
 # ---------------------------------------------------------------- compiling and the cache
 
 _local = threading.local()
 _cache: OrderedDict[str, Analysis] = OrderedDict()
-_cache_nodes = 0
+_cache_bytes = 0
 _pending: dict[str, _Pending] = {}
 _cache_lock = threading.Lock()
 _compile_count = 0
@@ -67,10 +75,10 @@ def compile_count() -> int:
 
 def clear_cache() -> None:
     """Forget every compiled expression and reset the compile counter."""
-    global _compile_count, _cache_nodes
+    global _compile_count, _cache_bytes
     with _cache_lock:
         _cache.clear()
-        _compile_count = _cache_nodes = 0
+        _compile_count = _cache_bytes = 0
 
 
 class _Pending:
@@ -82,7 +90,7 @@ class _Pending:
 
 
 def _analyse(source: str) -> Analysis:
-    global _compile_count, _cache_nodes
+    global _compile_count, _cache_bytes
     with _cache_lock:
         analysis = _cache.get(source)
         if analysis is not None:
@@ -107,10 +115,10 @@ def _analyse(source: str) -> Analysis:
             if pending.analysis is not None:
                 _compile_count += 1
                 _cache[source] = pending.analysis
-                _cache_nodes += pending.analysis.nodes
-                while len(_cache) > CACHE_SIZE or _cache_nodes > CACHE_NODES:
+                _cache_bytes += pending.analysis.weight
+                while len(_cache) > CACHE_SIZE or _cache_bytes > CACHE_BYTES:
                     _, evicted = _cache.popitem(last=False)
-                    _cache_nodes -= evicted.nodes
+                    _cache_bytes -= evicted.weight
         pending.done.set()
     return analysis
 
@@ -191,9 +199,13 @@ def _compile_uncached(source: str) -> Analysis:
     problems = tuple(walker.problems)
     run_dependent = compiled.uses_trigger or compiled.uses_events or compiled.uses_context_path
     if not problems and not run_dependent:
-        # Folded, the value (or its error) is all that evaluating needs: the tree goes.
-        return Analysis(fold(compiled), problems)
-    return Analysis(compiled, problems, nodes=sum(1 for _ in ast.iter_subtrees()))
+        # Folded, the value (or its error) is all that evaluating needs: the tree goes, and
+        # the value weighs what it takes (one folded list once weighed one node, whatever
+        # its size).
+        folded = fold(compiled)
+        return Analysis(folded, problems, weight=TREE_NODE_BYTES + weight(folded.constant))
+    nodes = sum(1 for _ in ast.iter_subtrees())
+    return Analysis(compiled, problems, weight=nodes * TREE_NODE_BYTES)
 
 
 def fold(compiled: CompiledExpression) -> CompiledExpression:

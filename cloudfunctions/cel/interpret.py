@@ -24,7 +24,7 @@ from cloudfunctions.cel.errors import (
     CelError,
     CelProblem,
 )
-from cloudfunctions.cel.limits import BoundedEvaluator, Timeout
+from cloudfunctions.cel.limits import BoundedEvaluator, Budget, OverLimit, Timeout
 from cloudfunctions.cel.syntax import (
     CONTEXT_EVENT_PATH,
     EVENTS,
@@ -106,11 +106,13 @@ def run(
     activation = Activation(vars=variables, functions=functions)
     failure: CelProblem | None = None
     try:
-        value = BoundedEvaluator(compiled.ast, activation, deadline).evaluate()
+        value = BoundedEvaluator(compiled.ast, activation, Budget(deadline)).evaluate()
     except CELEvalError as error:
         failure = _explain(error, compiled)
     except Timeout:
         failure = CelProblem(TIMEOUT, msg.TIMEOUT.format(seconds=timeout))
+    except OverLimit as error:
+        failure = CelProblem(LIMIT, error.message)
     except RecursionError:
         failure = CelProblem(LIMIT, msg.TOO_COMPLEX)
     except Exception:

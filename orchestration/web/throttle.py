@@ -19,6 +19,7 @@ from django.core.cache import cache
 
 LOGIN_THROTTLED = "Too many failed sign-ins; try again in {minutes} minute{s}."
 TEST_RUNS_THROTTLED = "Too many Test runs; try again in {seconds} second{s}."
+FIELD_CHECKS_THROTTLED = "Too many live checks; try again in {seconds} second{s}."
 
 
 class Throttled(Exception):
@@ -79,16 +80,27 @@ class Limiter:
 
 login_limiter = Limiter("login", "LOGIN_FAILURE_LIMIT", "LOGIN_FAILURE_WINDOW_SECONDS")
 test_run_limiter = Limiter("test-run", "TEST_RUN_LIMIT", "TEST_RUN_WINDOW_SECONDS")
+# Every live check may cost a CEL evaluation of up to its time limit (issue 13, D1).
+field_check_limiter = Limiter("field-check", "FIELD_CHECK_LIMIT", "FIELD_CHECK_WINDOW_SECONDS")
 
 
 def check_test_run_allowed(user) -> None:
     """Count one Test run for ``user``; raise Throttled when over the limit."""
+    _count(test_run_limiter, TEST_RUNS_THROTTLED, user)
+
+
+def check_field_check_allowed(user) -> None:
+    """Count one live check of a field for ``user``; raise Throttled when over the limit."""
+    _count(field_check_limiter, FIELD_CHECKS_THROTTLED, user)
+
+
+def _count(limiter: Limiter, message: str, user) -> None:
     key = str(user.pk)
-    wait = test_run_limiter.retry_after(key)
+    wait = limiter.retry_after(key)
     if not wait:
-        test_run_limiter.hit(key)
+        limiter.hit(key)
         return
-    raise Throttled(TEST_RUNS_THROTTLED.format(seconds=wait, s="" if wait == 1 else "s"), wait)
+    raise Throttled(message.format(seconds=wait, s="" if wait == 1 else "s"), wait)
 
 
 def client_address(request) -> str:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cloudfunctions import cel
-from cloudfunctions.cel import compiler, interpret
+from cloudfunctions.cel import compiler, interpret, limits
 from cloudfunctions.cel import messages as msg
 
 SECRET = "SECRET-MARKER-cel-91c2"
@@ -482,11 +482,11 @@ def test_repeated_expression_is_compiled_once():
 def test_the_cache_is_bounded_by_the_trees_it_keeps(monkeypatch):
     # Memory follows parse-tree nodes, not characters: a list of numbers makes four a
     # character. 300 such expressions once held 151 MB.
-    monkeypatch.setattr(compiler, "CACHE_NODES", 5_000)
+    monkeypatch.setattr(compiler, "CACHE_BYTES", 5_000 * limits.TREE_NODE_BYTES)
     numbers = "[" + ",".join(str(i) for i in range(30)) + "]"
     for k in range(40):
         cel.check_expression(f"{numbers}.map(a, trigger.n + {k})")
-    assert 0 < len(compiler._cache) < 40 and compiler._cache_nodes <= 5_000
+    assert 0 < len(compiler._cache) < 40 and compiler._cache_bytes <= 5_000 * limits.TREE_NODE_BYTES
     # A constant keeps its value, not its tree.
     folded = cel.compile_expression(f"{numbers}.map(a, a * 2)")
     assert folded.ast is None and folded.constant == [i * 2 for i in range(30)]
