@@ -83,8 +83,10 @@ def run(
     trigger: Mapping[str, Any],
     events: Mapping[str, Mapping[str, Any]],
     timeout: float,
+    started: float | None = None,
 ) -> Any:
-    deadline = time.monotonic() + timeout
+    """Evaluate `compiled` within `timeout` seconds of `started` (default: now)."""
+    deadline = (time.monotonic() if started is None else started) + timeout
     variables: dict[str, Any] = {}
     if compiled.uses_trigger:
         variables[TRIGGER] = to_cel(trigger, TRIGGER)
