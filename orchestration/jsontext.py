@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
+from itertools import accumulate
 from typing import Any
 
-TOO_DEEP = "nested too deeply"
+# One depth policy for every JSON text people or APIs send (webhook payloads, run input,
+# samples, request bodies, upstream answers), checked before parsing: json's C decoder,
+# and every tree walk after it, recurse per level, and the Python recursion limit they would
+# run into changes at run time (cel-python raises it on its first compile), so a limit left
+# to it refused a payload in a fresh process and took it later (issue 13, D5).
+MAX_DEPTH = 64
+TOO_DEEP = "JSON nested deeper than the limit of {limit} levels"
 NOT_A_NUMBER = "{constant} is not a JSON number"
 OUT_OF_RANGE = "the number {number} is too large to store"
 TOO_MANY_DIGITS = "a number has more than {limit} digits"
@@ -45,6 +53,7 @@ def parse_json(text: str | bytes) -> Any:
             text = text.decode(json.detect_encoding(text), "surrogatepass")
         except UnicodeDecodeError:
             raise JSONTextError("not UTF-8 text") from None
+    _check_depth(text)
     try:
         value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
@@ -57,8 +66,8 @@ def parse_json(text: str | bytes) -> Any:
         where = _number_position(text, lambda literal: literal == infinite)
         raise JSONTextError(OUT_OF_RANGE.format(number=number), *where) from None
     except RecursionError:
-        # json's C decoder recurses per nesting level; thousands of "[" exhaust the stack.
-        raise JSONTextError(TOO_DEEP) from None
+        # Not reached past _check_depth unless the recursion limit is set absurdly low.
+        raise JSONTextError(TOO_DEEP.format(limit=MAX_DEPTH)) from None
     except ValueError:
         # An integer past Python's digit limit: json lets int() raise a bare ValueError.
         message = TOO_MANY_DIGITS.format(limit=MAX_INT_DIGITS)
@@ -75,6 +84,49 @@ def parse_json_object(text: str | bytes) -> dict:
     if not isinstance(value, dict):
         raise NotAnObjectError(type(value).__name__)
     return value
+
+
+# Opening brackets count +1 and closing ones -1 (255 as a signed byte); all else goes.
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def _check_depth(text: str) -> None:
+    """Refuse `text` when its brackets, outside strings, nest deeper than MAX_DEPTH."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # the common case, at the cost of two counts
+    # Every step below runs in C (a Python loop or a regex took half the time json did):
+    # drop escape pairs, so that every remaining quote opens or closes a string, keep what
+    # lies between strings, keep only its brackets, and take the deepest running sum.
+    unescaped = text.replace("\\\\", "").replace('\\"', "") if "\\" in text else text
+    outside = "".join(unescaped.split('"')[::2])
+    brackets = outside.encode("utf-8", "surrogatepass").translate(_STEPS, _NOT_BRACKETS)
+    if brackets and max(accumulate(array("b", brackets))) > MAX_DEPTH:
+        raise JSONTextError(TOO_DEEP.format(limit=MAX_DEPTH), *_too_deep_position(text))
+
+
+def _too_deep_position(text: str) -> tuple[int, int]:
+    """Line and column of the bracket that opens level MAX_DEPTH + 1."""
+    depth = 0
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                before = text[:index]
+                return before.count("\n") + 1, index - before.rfind("\n")
+        elif char in "]}":
+            depth -= 1
+    return 1, 1
 
 
 def _refuse_constant(constant: str):

@@ -202,6 +202,9 @@ AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False  # no start-up banner on every manage.py command
 # A Test process spends one Test run per step it sends; longer processes are refused.
 PROCESS_TEST_STEP_LIMIT = env.int("PROCESS_TEST_STEP_LIMIT", default=50)
+# Live checks of CEL fields: an editor page checks each field once on load, then as typed.
+FIELD_CHECK_LIMIT = env.int("FIELD_CHECK_LIMIT", default=120)
+FIELD_CHECK_WINDOW_SECONDS = env.int("FIELD_CHECK_WINDOW_SECONDS", default=60)
 
 # Outbound requests made for users (see cloudfunctions/transport.py).
 # Loopback is refused unless this is switched on: tests and local development only.

@@ -51,3 +51,11 @@ UNSUPPORTED_RESULT = "the expression produced a {type}, which cannot be used her
 BYTES_NOT_UTF8 = "the expression produced bytes that are not valid UTF-8"
 UNSUPPORTED_INPUT = "{where} contains a value of unsupported type {type}"
 INPUT_OUT_OF_RANGE = "{where} contains an integer out of the 64-bit range"
+TOO_LARGE = (
+    "the expression builds a value larger than {items:,} items or {characters:,} characters"
+    " and was stopped"
+)
+TOO_MUCH_WORK = (
+    "the expression repeats its map(), filter(), all() or exists() bodies more than {limit:,}"
+    " times and was stopped"
+)

@@ -32,7 +32,11 @@ from orchestration.processes.selectors import step_context, step_latest_run
 from orchestration.processes.views import check_editable, editor_context
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import designer_required
-from orchestration.web.throttle import Throttled, check_test_run_allowed
+from orchestration.web.throttle import (
+    Throttled,
+    check_field_check_allowed,
+    check_test_run_allowed,
+)
 
 TEMPLATE = "cloudfunctions/step_editor.html"
 EVENT_TAKEN = (
@@ -298,6 +302,13 @@ def field_check(request, pk: int, step_pk: int):
     """Check one field as the designer types (htmx); answers a small status fragment."""
     step = get_object_or_404(Step.objects.select_related("process"), pk=step_pk, process_id=pk)
     name = request.POST.get("_field", "")
+    try:
+        check_field_check_allowed(request.user)
+    except Throttled as throttled:
+        context = {"field_name": name, "problems": [{"message": throttled.message}]}
+        # htmx swaps no 4xx answer: the field's status would keep its last word.
+        status = 200 if request.htmx else 429
+        return render(request, TEMPLATE + "#field-status", context, status=status)
     source = request.POST.get(name, "")
     known = step_context(step=step)["emitted"]
     if name == "body":

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 TEST_RUNS_THROTTLED = "Too many Test runs; try again in {seconds} second{s}."
+FIELD_CHECKS_THROTTLED = "Too many live checks; try again in {seconds} second{s}."
 
 
 class Throttled(Exception):
@@ -72,13 +73,24 @@ class Limiter:
 
 
 test_run_limiter = Limiter("test-run", "TEST_RUN_LIMIT", "TEST_RUN_WINDOW_SECONDS")
+# Every live check may cost a CEL evaluation of up to its time limit (issue 13, D1).
+field_check_limiter = Limiter("field-check", "FIELD_CHECK_LIMIT", "FIELD_CHECK_WINDOW_SECONDS")
 
 
 def check_test_run_allowed(user) -> None:
     """Count one Test run for ``user``; raise Throttled when over the limit."""
+    _count(test_run_limiter, TEST_RUNS_THROTTLED, user)
+
+
+def check_field_check_allowed(user) -> None:
+    """Count one live check of a field for ``user``; raise Throttled when over the limit."""
+    _count(field_check_limiter, FIELD_CHECKS_THROTTLED, user)
+
+
+def _count(limiter: Limiter, message: str, user) -> None:
     key = str(user.pk)
-    wait = test_run_limiter.retry_after(key)
+    wait = limiter.retry_after(key)
     if not wait:
-        test_run_limiter.hit(key)
+        limiter.hit(key)
         return
-    raise Throttled(TEST_RUNS_THROTTLED.format(seconds=wait, s="" if wait == 1 else "s"), wait)
+    raise Throttled(message.format(seconds=wait, s="" if wait == 1 else "s"), wait)

@@ -1,11 +1,11 @@
-"""Run the benchmarks against a throw-away test database: `scripts/bench [pages|execution|engine]`."""
+"""Run the benchmarks against a throw-away test database: `scripts/bench [pages|execution|engine|cel]`."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-NAMES = ("pages", "execution", "engine")
+NAMES = ("pages", "execution", "engine", "cel")
 
 
 def main(argv: list[str]) -> int:
@@ -20,9 +20,14 @@ def main(argv: list[str]) -> int:
     from django.db import connection
     from django.test.utils import setup_test_environment, teardown_test_environment
 
-    from tests.benchmarks import bench_engine, bench_execution, bench_pages
+    from tests.benchmarks import bench_cel, bench_engine, bench_execution, bench_pages
 
-    modules = {"pages": bench_pages, "execution": bench_execution, "engine": bench_engine}
+    modules = {
+        "pages": bench_pages,
+        "execution": bench_execution,
+        "engine": bench_engine,
+        "cel": bench_cel,
+    }
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import pickle
 import threading
@@ -11,6 +10,7 @@ import time
 import pytest
 
 from cloudfunctions import cel
+from cloudfunctions.cel import compiler, interpret, limits
 from cloudfunctions.cel import messages as msg
 from tests.clock import GENEROUS_SECONDS
 
@@ -205,34 +205,18 @@ def test_evaluate(source, expected):
 
 
 @pytest.mark.parametrize(
-    "source",
+    ("source", "trigger", "events", "where"),
     [
-        '"/customers/" + events["customer.found"].body.id',
-        'events["charge.created"].body.items[1].id',
-        "trigger.customer",
-        'contextEventPath("charge.created:body.items.0")',
-        'events["charge.created"].body.nope',
-        "trigger.customer.tags[5]",
-        "trigger.ratio + trigger.n",
-        "trigger.flag + trigger.flag",
-        "trigger.n + 9223372036854775807",
-        'contextEventPath("nope:body")',
-        'events["nope"].body',
-        'contextEventPath("charge.created:body.items.²")',  # a digit, yet not a number
+        ("trigger.a", {"a": "x", "big": 2**63}, {}, "trigger"),
+        ('events["e"].body', {}, {"e": {"body": 1, "big": -(2**63) - 1}}, 'events["e"]'),
     ],
 )
-def test_fast_path_agrees_with_celpy(source):
-    compiled = cel.compile_expression(source)
-    assert compiled.fast is not None
-    slow = dataclasses.replace(compiled, fast=None)
-
-    def outcome(expression):
-        try:
-            return ("value", cel.evaluate(expression, trigger=TRIGGER, events=EVENTS))
-        except cel.CelError as error:
-            return ("error", error.kind, error.message, error.line, error.column)
-
-    assert outcome(compiled) == outcome(slow)
+def test_an_input_past_int64_is_refused_whatever_the_path_reads(source, trigger, events, where):
+    # The removed fast path answered these from the one value read, where cel-python refuses
+    # the input as a whole: the differential search found it (trigger.id, ключ=2**63).
+    with pytest.raises(cel.CelError) as caught:
+        cel.evaluate(source, trigger=trigger, events=events)
+    assert caught.value.message == msg.INPUT_OUT_OF_RANGE.format(where=where)
 
 
 def test_constant_is_folded_at_compile_time(monkeypatch):
@@ -247,7 +231,7 @@ def test_constant_is_folded_at_compile_time(monkeypatch):
     def no_interpreter(*args, **kwargs):
         raise AssertionError("a constant must not be interpreted again")
 
-    monkeypatch.setattr(cel, "_BoundedEvaluator", no_interpreter)
+    monkeypatch.setattr(interpret, "BoundedEvaluator", no_interpreter)
     assert run(compiled) == "/v1/charges"
     assert run('"/v1/" + "charges"') == "/v1/charges"
 
@@ -452,37 +436,45 @@ def test_deep_trees_are_refused(source):
 
 
 def test_recursion_error_is_caught_even_past_the_tree_cap(monkeypatch):
-    monkeypatch.setattr(cel, "MAX_TREE_DEPTH", 10**6)
+    monkeypatch.setattr(compiler, "MAX_TREE_DEPTH", 10**6)
     error = failure("-" * 4000 + "1")
     assert error.kind == "limit"
     assert run("trigger.n") == 3
 
 
-def test_slow_comprehension_is_stopped_by_the_time_limit():
+@pytest.fixture
+def time_limit_only(monkeypatch):
+    """Leave the time limit alone to stop SLOW_COMPREHENSION, whatever the machine's speed."""
+    monkeypatch.setattr(limits, "MAX_COMPREHENSION_STEPS", 10**9)
+
+
+# A generous bound: the 0.5 s limit must stop the 64,000-step comprehension long before
+# it would end (tens of seconds), even on a loaded machine.
+GENEROUS = 5.0
+
+
+def test_slow_comprehension_is_stopped_by_the_time_limit(time_limit_only):
     threads_before = threading.active_count()
     started = time.monotonic()
     error = failure(SLOW_COMPREHENSION)
     elapsed = time.monotonic() - started
     assert error.kind == "timeout"
-    assert error.message.endswith(msg.TIMEOUT.format(seconds=cel.DEFAULT_TIMEOUT))
-    assert elapsed < GENEROUS_SECONDS
+    assert elapsed < GENEROUS
     assert threading.active_count() == threads_before
     assert run("trigger.n") == 3
 
 
-def test_time_limit_is_adjustable():
-    started = time.monotonic()
+def test_time_limit_is_adjustable(time_limit_only):
     error = failure(SLOW_COMPREHENSION, timeout=0.1)
-    assert error.kind == "timeout" and error.message.endswith(msg.TIMEOUT.format(seconds=0.1))
-    assert time.monotonic() - started < GENEROUS_SECONDS
+    assert error.kind == "timeout" and error.detail == msg.TIMEOUT.format(seconds=0.1)
 
 
-def test_slow_constant_is_reported_while_checking():
+def test_slow_constant_is_reported_while_checking(time_limit_only):
     source = SLOW_COMPREHENSION.replace(" + trigger.n", "")
     started = time.monotonic()
     problems = cel.check_expression(source)
     assert [p.kind for p in problems] == ["timeout"]
-    assert time.monotonic() - started < GENEROUS_SECONDS
+    assert time.monotonic() - started < GENEROUS
 
 
 # ---------------------------------------------------------------- cache and threads
@@ -503,11 +495,11 @@ def test_repeated_expression_is_compiled_once():
 def test_the_cache_is_bounded_by_the_trees_it_keeps(monkeypatch):
     # Memory follows parse-tree nodes, not characters: a list of numbers makes four a
     # character. 300 such expressions once held 151 MB.
-    monkeypatch.setattr(cel, "CACHE_NODES", 5_000)
+    monkeypatch.setattr(compiler, "CACHE_BYTES", 5_000 * limits.TREE_NODE_BYTES)
     numbers = "[" + ",".join(str(i) for i in range(30)) + "]"
     for k in range(40):
         cel.check_expression(f"{numbers}.map(a, trigger.n + {k})")
-    assert 0 < len(cel._cache) < 40 and cel._cache_nodes <= 5_000
+    assert 0 < len(compiler._cache) < 40 and compiler._cache_bytes <= 5_000 * limits.TREE_NODE_BYTES
     # A constant keeps its value, not its tree.
     folded = cel.compile_expression(f"{numbers}.map(a, a * 2)")
     assert folded.ast is None and folded.constant == [i * 2 for i in range(30)]
