@@ -141,17 +141,19 @@ def _create_process(designer, name: str, description: str, test_input: dict, ste
         event = CompletionEvent.objects.create(process=process, name=fields.pop("event"))
         CloudFunction.objects.create(
             step=step,
-            query_params=[{"key": '"environment"', "value": '"demo"'}],
-            headers=[{"key": '"Content-Type"', "value": '"application/json"'}],
             completion_event=event,
-            **fields,
+            **{
+                "query_params": [{"key": '"environment"', "value": '"demo"'}],
+                "headers": [{"key": '"Content-Type"', "value": '"application/json"'}],
+                **fields,
+            },
         )
     step_refresh_problems(process=process)
     return process
 
 
 def _demo_process(designer, connections) -> None:
-    """Two steps: create a charge (API key), then notify its customer (OAuth 2.0)."""
+    """Two steps: find a customer (GET, API key), then charge them (POST, OAuth 2.0)."""
     from orchestration.models import Process
     from orchestration.processes import deployments
 
@@ -160,28 +162,32 @@ def _demo_process(designer, connections) -> None:
     process = _create_process(
         designer,
         DEMO_PROCESS,
-        "Demo: create a charge, then notify the customer it names. Calls the local demo API.",
+        "Demo: find a customer (API key), then charge the customer found (OAuth 2.0). "
+        "Calls the local demo API.",
         {"customer": {"id": "cus_42", "name": "John Doe"}},
         [
             {
-                "name": "Create charge",
+                "name": "Find customer",
                 "connection": connections[API_KEY_CONNECTION],
-                "method": "POST",
-                "uri": '"/shop/v1/charges"',
-                "event": "charge.created",
-                "body_mode": "cel",
-                "body": '{\n  "customer": trigger.customer.id,\n  "amount": 2000,\n'
-                '  "currency": "eur"\n}',
+                "method": "GET",
+                "uri": '"/shop/v1/customers"',
+                "query_params": [
+                    {"key": '"customer"', "value": "trigger.customer.id"},
+                    {"key": '"environment"', "value": '"demo"'},
+                ],
+                "event": "customer.found",
             },
             {
-                "name": "Notify customer",
+                "name": "Create charge",
                 "connection": connections[OAUTH_CONNECTION],
                 "method": "POST",
-                # Maps a value the first step captured: the customer its charge names.
-                "uri": '"/secure/v1/customers/" + events["charge.created"].body.json.customer'
-                ' + "/notifications"',
-                "event": "customer.notified",
-                "body": '{"template": "charge-receipt"}',
+                # Maps a value the first step captured: the customer it found.
+                "uri": '"/secure/v1/customers/" + events["customer.found"].body.args.customer'
+                ' + "/charges"',
+                "event": "charge.created",
+                "body_mode": "cel",
+                "body": '{\n  "amount": 2000,\n  "currency": "eur",\n'
+                '  "description": "Order for " + trigger.customer.name\n}',
             },
         ],
     )
