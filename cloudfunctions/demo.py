@@ -193,6 +193,8 @@ def _demo_process(designer, connections) -> None:
     )
     deployments.process_deploy(process=process, actor=designer)
     process.refresh_from_db()
+    # A known token, so the README's curl works as printed; rotating it (the process's runs
+    # page) issues a random one. _digest is how the webhook compares tokens.
     process.webhook_token_hash = deployments._digest(DEMO_WEBHOOK_TOKEN)
     process.save(update_fields=["webhook_token_hash"])
 
