@@ -214,6 +214,23 @@ OUTBOUND_CONNECT_TIMEOUT_SECONDS = env.float("OUTBOUND_CONNECT_TIMEOUT_SECONDS",
 OUTBOUND_MAX_RESPONSE_BYTES = env.int("OUTBOUND_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
 # A CA bundle path to trust instead of certifi's (tests use a local trustme CA).
 OUTBOUND_CA_BUNDLE = env.str("OUTBOUND_CA_BUNDLE", default="") or None
+# Loopback host:port pairs the transport may reach even though loopback is refused: each one
+# exactly, never the rest of loopback. Empty by default; development adds its demo API.
+OUTBOUND_LOOPBACK_HOSTS = env.list("OUTBOUND_LOOPBACK_HOSTS", default=[])
+
+# Development only: the local demo API (`manage.py demo_api`, which scripts/run starts) on
+# 127.0.0.1 over TLS, under a development CA created on first run in DEMO_API_DIR. Only the
+# app's own transport trusts that CA, and only that host and port are admitted. Production
+# neither starts, trusts nor admits it (tests/test_demo_sandbox.py).
+DEMO_API_HOST = None
+DEMO_API_DIR = None
+if DEBUG:
+    DEMO_API_DIR = Path(env.str("DEMO_API_DIR", default=str(BASE_DIR / ".demo-api")))
+    DEMO_API_HOST = f"127.0.0.1:{env.int('DEMO_API_PORT', default=8443)}"
+    OUTBOUND_LOOPBACK_HOSTS = [*OUTBOUND_LOOPBACK_HOSTS, DEMO_API_HOST]
+    # certifi's bundle plus the development CA, once `manage.py demo_api` has made it.
+    if OUTBOUND_CA_BUNDLE is None and (DEMO_API_DIR / "trust.pem").exists():
+        OUTBOUND_CA_BUNDLE = str(DEMO_API_DIR / "trust.pem")
 # Test-only: where Amazon Connect calls go instead of https://connect.<region>.amazonaws.com.
 AMAZON_CONNECT_ENDPOINT_OVERRIDE = env.str("AMAZON_CONNECT_ENDPOINT_OVERRIDE", default="") or None
 

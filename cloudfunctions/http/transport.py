@@ -109,6 +109,12 @@ class GuardedMixin:
         adapter = _GuardedAdapter(allow_loopback=settings.OUTBOUND_ALLOW_LOOPBACK)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
+        # Loopback where settings name the exact host and port (development's demo API), for
+        # a session allowed to call it: requests picks the adapter of the longest matching
+        # prefix, "https://host:port/".
+        for host in settings.OUTBOUND_LOOPBACK_HOSTS:
+            if (key := _host_key(host)) in self._allowed_hosts:
+                self.mount(f"https://{_display_host(*key)}/", _GuardedAdapter(allow_loopback=True))
 
     def get_redirect_target(self, response: requests.Response) -> None:
         # requests would otherwise read the whole 3xx body, uncapped, to prepare the next hop.
