@@ -233,13 +233,13 @@ def test_ctrl_c_on_scripts_run_stops_the_server_the_worker_and_the_demo_api(tmp_
     try:
         assert wait_for_port(app_port, seconds=180), (tmp_path / "run.log").read_text()
         assert wait_for_port(api_port, seconds=60), (tmp_path / "run.log").read_text()
-        workers = _processes_with(env["DATABASE_URL"], "db_worker")
-        assert workers, "no db_worker started"
+        workers = _processes_with(env["DATABASE_URL"], "run_worker")
+        assert workers, "no run_worker started"
         script.send_signal(signal.SIGINT)  # what Ctrl-C sends the script
         assert script.wait(timeout=30) != 0
         assert wait_for_port(app_port, open_=False, seconds=10)
         assert wait_for_port(api_port, open_=False, seconds=10)
-        assert not _processes_with(env["DATABASE_URL"], "db_worker")
+        assert not _processes_with(env["DATABASE_URL"], "run_worker")
     finally:
         if script.poll() is None:
             os.killpg(script.pid, signal.SIGKILL)
