@@ -27,10 +27,10 @@ from cloudfunctions.http import transport
 from cloudfunctions.management.commands.demo_api import DEMO_API_REFUSED
 from orchestration.models import Process, Run, StepRun
 from orchestration.processes.services import process_test_run, step_test_run
-from orchestration.runs import engine
 from orchestration.runs import services as run_services
 from tests.demo_api import *  # noqa: F403  (the demo_api and demo_api_settings fixtures)
 from tests.demo_api import ROOT, free_port, wait_for_port
+from tests.orchestration.runs import work
 
 SUCCEEDED = StepRun.Outcome.SUCCEEDED
 _SETTINGS = (
@@ -180,7 +180,7 @@ def test_the_demo_runs_end_to_end_against_the_demo_api(demo_api_settings, client
     )
     assert answer.status_code == 202, answer.content
     run_id = answer.json()["run_id"]
-    assert engine.execute(run_id) == Run.Status.SUCCEEDED  # as the worker does
+    assert work(run_id) == Run.Status.SUCCEEDED  # as the workers do
     run = Run.objects.get(pk=run_id)
     assert run.version_id == process.live_version_id
     charged = run.events["charge.created"]["body"]
@@ -195,7 +195,7 @@ def test_the_retry_demo_retries_a_503_and_a_429_then_fails(demo_api_settings):
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     process = Process.objects.get(name=RETRY_PROCESS, version_of__isnull=True)
     run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
-    assert engine.execute(run.pk) == Run.Status.FAILED
+    assert work(run.pk) == Run.Status.FAILED
     attempts = [
         (r.step.name, r.attempt, r.captured.get("status"))
         for r in StepRun.objects.filter(run=run).select_related("step").order_by("pk")

@@ -44,7 +44,9 @@ def test_the_demo_has_a_login_that_opens_the_django_admin(client, settings):
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     username, password, role = DEMO_USERS[-1]
     assert role == SUPERUSER
-    assert client.login(username=username, password=password)
+    user = authenticate(RequestFactory().post("/login/"), username=username, password=password)
+    assert user is not None and user.is_superuser
+    client.force_login(user)
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/cloudfunctions/connection/").status_code == 200
 
