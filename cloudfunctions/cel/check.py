@@ -13,6 +13,7 @@ from cloudfunctions.cel.errors import SYNTAX, UNKNOWN_NAME, CelProblem
 from cloudfunctions.cel.syntax import (
     CONTEXT_EVENT_PATH,
     EVENTS,
+    RESPONSE,
     TRIGGER,
     arguments_of,
     bare_ident,
@@ -45,6 +46,7 @@ class Walker:
         self.uses_events = False
         self.needs_all_events = False
         self.uses_context_path = False
+        self.response_position: tuple[int | None, int | None] | None = None
 
     def problem(self, kind: str, message: str, token: Any) -> None:
         self.problems.append(CelProblem(kind, message, line_of(token), column_of(token)))
@@ -96,6 +98,8 @@ class Walker:
             self.uses_trigger = True
         elif name == EVENTS:
             self.uses_events = self.needs_all_events = True
+        elif name == RESPONSE:
+            self.response_position = self.response_position or (line_of(token), column_of(token))
         else:
             self.problem(UNKNOWN_NAME, msg.UNKNOWN_NAME.format(name=name), token)
 

@@ -29,6 +29,8 @@ class CompiledExpression:
     uses_events: bool = False
     needs_all_events: bool = False
     uses_context_path: bool = False
+    # Where `response` is first read, if it is: Result only (see compiler.check_expression).
+    response_position: tuple[int | None, int | None] | None = None
     string_literals: frozenset[str] = field(default=frozenset(), repr=False)
     literal_positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     constant: Any = NOT_CONSTANT

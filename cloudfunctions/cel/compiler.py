@@ -22,6 +22,7 @@ from cloudfunctions.cel.errors import (
     NOT_CONSTANT,
     SYNTAX,
     UNKNOWN_EVENT,
+    UNKNOWN_NAME,
     CelError,
     CelProblem,
 )
@@ -133,13 +134,17 @@ def compile_expression(source: str) -> CompiledExpression:
 
 
 def check_expression(
-    source: str, *, known_events: Collection[str] | None = None
+    source: str, *, known_events: Collection[str] | None = None, response: bool = False
 ) -> list[CelProblem]:
-    """List the problems in `source`, in source order; unknown events only if `known_events`."""
+    """List the problems in `source`, in source order; unknown events only if `known_events`;
+    `response` is a name only where it says so (a step's Result)."""
     analysis = _analyse(source)
     problems = list(analysis.problems)
     compiled = analysis.compiled
     if compiled is not None:
+        if compiled.response_position is not None and not response:
+            line, column = compiled.response_position
+            problems.append(CelProblem(UNKNOWN_NAME, msg.RESPONSE_ONLY_IN_RESULT, line, column))
         if known_events is not None:
             known = set(known_events)
             problems.extend(
@@ -197,11 +202,17 @@ def _compile_uncached(source: str) -> Analysis:
         uses_events=walker.uses_events,
         needs_all_events=walker.needs_all_events,
         uses_context_path=walker.uses_context_path,
+        response_position=walker.response_position,
         string_literals=frozenset(walker.literal_positions),
         literal_positions=dict(walker.literal_positions),
     )
     problems = tuple(walker.problems)
-    run_dependent = compiled.uses_trigger or compiled.uses_events or compiled.uses_context_path
+    run_dependent = (
+        compiled.uses_trigger
+        or compiled.uses_events
+        or compiled.uses_context_path
+        or compiled.response_position is not None
+    )
     if not problems and not run_dependent:
         # Folded, the value (or its error) is all that evaluating needs: the tree goes, and
         # the value weighs what it takes (one folded list once weighed one node, whatever

@@ -10,7 +10,14 @@ from cloudfunctions.cel import messages as msg
 from cloudfunctions.cel.compiled import CompiledExpression
 from cloudfunctions.cel.compiler import compile_expression
 from cloudfunctions.cel.convert import cel_type_name
-from cloudfunctions.cel.errors import EVALUATION, NOT_CONSTANT, TYPE, CelError
+from cloudfunctions.cel.errors import (
+    EVALUATION,
+    NOT_CONSTANT,
+    TYPE,
+    UNKNOWN_NAME,
+    CelError,
+    CelProblem,
+)
 from cloudfunctions.cel.interpret import run
 from cloudfunctions.cel.limits import DEFAULT_TIMEOUT
 
@@ -22,8 +29,10 @@ def evaluate(
     events: Mapping[str, Mapping[str, Any]] | None,
     field: str = "",
     timeout: float = DEFAULT_TIMEOUT,
+    response: Any = None,
 ) -> Any:
-    """Evaluate an expression against a run and return a plain Python value."""
+    """Evaluate an expression against a run and return a plain Python value; `response`
+    (a step's captured answer) is known to a Result only."""
     try:
         compiled = (
             expression
@@ -34,11 +43,15 @@ def evaluate(
         raise CelError.from_problem(error.as_problem(), field) from None
     if compiled.constant_problem is not None:
         raise CelError.from_problem(compiled.constant_problem, field)
+    if compiled.response_position is not None and response is None:
+        line, column = compiled.response_position
+        problem = CelProblem(UNKNOWN_NAME, msg.RESPONSE_ONLY_IN_RESULT, line, column)
+        raise CelError.from_problem(problem, field)
     if compiled.constant is not NOT_CONSTANT:
         value = compiled.constant
         return value if isinstance(value, str | int | float | None) else copy.deepcopy(value)
     try:
-        return run(compiled, trigger or {}, events or {}, timeout)
+        return run(compiled, trigger or {}, events or {}, timeout, response=response)
     except CelError as error:
         raise CelError.from_problem(error.as_problem(), field) from None
 

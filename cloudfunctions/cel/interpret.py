@@ -28,6 +28,7 @@ from cloudfunctions.cel.limits import BoundedEvaluator, Budget, OverLimit, Timeo
 from cloudfunctions.cel.syntax import (
     CONTEXT_EVENT_PATH,
     EVENTS,
+    RESPONSE,
     TRIGGER,
     bare_ident,
     column_of,
@@ -84,6 +85,7 @@ def run(
     events: Mapping[str, Mapping[str, Any]],
     timeout: float,
     started: float | None = None,
+    response: Any = None,
 ) -> Any:
     """Evaluate `compiled` within `timeout` seconds of `started` (default: now)."""
     deadline = (time.monotonic() if started is None else started) + timeout
@@ -102,6 +104,8 @@ def run(
                 if name in events
             }
         )
+    if compiled.response_position is not None:
+        variables[RESPONSE] = to_cel(response, RESPONSE)
     functions = {"matches": matches}
     if compiled.uses_context_path:
         functions[CONTEXT_EVENT_PATH] = _context_event_path(events, compiled)

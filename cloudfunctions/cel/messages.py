@@ -25,6 +25,7 @@ CONTEXT_PATH_ARGUMENTS = 'contextEventPath() takes one string, e.g. "charge.crea
 CONTEXT_PATH_FORMAT = 'contextEventPath() expects "event:path", e.g. "charge.created:body.id"'
 
 UNKNOWN_NAME = 'unknown name "{name}"; use trigger, events or contextEventPath(…)'
+RESPONSE_ONLY_IN_RESULT = "response is known in Result only, after the answer came"
 UNKNOWN_FUNCTION = 'unknown function "{name}"'
 UNKNOWN_EVENT = 'unknown event "{name}"'
 UNKNOWN_EVENT_DYNAMIC = "unknown event {key}"

@@ -17,6 +17,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 TRIGGER = "trigger"
 EVENTS = "events"
+# Known in a step's Result only: the answer the step captured.
+RESPONSE = "response"
 CONTEXT_EVENT_PATH = "contextEventPath"
 PASS_THROUGH = frozenset(
     {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication"}

@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from cloudfunctions import cel
 from cloudfunctions.http.headers import HEADER_SET_WHEN_SENT, HEADERS_SET_WHEN_SENT
 from cloudfunctions.http.url_builder import URI_HAS_BACKSLASH, URI_MUST_START_WITH_SLASH
 from cloudfunctions.models import CloudFunction
+from cloudfunctions.step import outcomes
 from orchestration.jsontext import JSONTextError, parse_json
+
+TIMEOUT_OUT_OF_RANGE = "Enter between 1 and {limit:g} seconds (the server's overall deadline)."
+
+
+def deadline_seconds() -> float:
+    return settings.OUTBOUND_DEADLINE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -26,9 +35,10 @@ class FieldProblem:
 
 
 def check_cel(
-    source: str, *, field: str, known_events: Collection[str] | None
+    source: str, *, field: str, known_events: Collection[str] | None, response: bool = False
 ) -> list[FieldProblem]:
-    """Compile a CEL field and report syntax errors, unknown names and unknown events."""
+    """Compile a CEL field and report syntax errors, unknown names and unknown events
+    (`response` is a name in the Result field only)."""
     if not source.strip():
         return [FieldProblem(field, 'Enter a CEL expression, e.g. "/v1/charges".')]
     return [
@@ -39,7 +49,7 @@ def check_cel(
             p.column,
             cel.caret(source, p.line, p.column) if p.line else "",
         )
-        for p in cel.check_expression(source, known_events=known_events)
+        for p in cel.check_expression(source, known_events=known_events, response=response)
     ]
 
 
@@ -105,3 +115,10 @@ def iter_problems(
         yield from check_json_body(cf.body)
     if not cf.completion_event_id:
         yield FieldProblem("Completion event", "Select or create a completion event.")
+    for number, row in enumerate(outcomes.rows_of(cf), start=1):
+        if problem := outcomes.when_problem(row.when):
+            yield FieldProblem(f"Outcome {number} when", problem)
+    if cf.result.strip():
+        yield from check_cel(cf.result, field="Result", known_events=known_events, response=True)
+    if cf.timeout_seconds is not None and not 1 <= cf.timeout_seconds <= deadline_seconds():
+        yield FieldProblem("Timeout", TIMEOUT_OUT_OF_RANGE.format(limit=deadline_seconds()))

@@ -23,7 +23,7 @@ class CloudFunctionKind:
 
     def event_names(self, step) -> set[str]:
         cf = cloud_function_of(step)
-        names = {row.event for row in outcome_rows(cf)} if cf else set()
+        names = {row.event for row in outcomes.rows_of(cf)} if cf else set()
         name = self.event_name(step)
         return {n for n in (*names, name) if n}
 
@@ -50,11 +50,14 @@ class CloudFunctionKind:
             return StepResult(ok=False, error_stage="config", error_message=NOT_CONFIGURED)
         return cloud_function_execute(cloud_function=cf, context=context, attempt_key=attempt_key)
 
-    def route(self, step, result: StepResult) -> StepResult:
+    def route(self, step, result: StepResult, *, context: dict[str, Any]) -> StepResult:
         cf = cloud_function_of(step)
         if cf is None:
             return result
-        return outcomes.route(result, outcome_rows(cf), success_event=self.event_name(step))
+        routed = outcomes.route(result, outcomes.rows_of(cf), success_event=self.event_name(step))
+        if routed.ok and cf.result.strip():
+            return outcomes.shaped(routed, cf.result, context=context)
+        return routed
 
     def bind(self, steps: list) -> None:
         from cloudfunctions.models import Connection
@@ -87,13 +90,3 @@ class CloudFunctionKind:
         from cloudfunctions.step.views import step_editor
 
         return step_editor(request, step)
-
-
-def outcome_rows(cf) -> list[outcomes.Outcome]:
-    """The cloud function's outcome routes as rows (what was stored, shapes checked)."""
-    rows = []
-    for row in cf.outcomes or []:
-        if isinstance(row, dict) and isinstance(row.get("when"), str):
-            event = row.get("event")
-            rows.append(outcomes.Outcome(row["when"], event if isinstance(event, str) else None))
-    return rows

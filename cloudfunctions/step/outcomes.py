@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from cloudfunctions import cel
 from orchestration.processes.step_kinds import StepResult
 
 CONNECTION_ERROR = "error"
@@ -72,3 +73,37 @@ def route(result: StepResult, rows: list[Outcome], *, success_event: str | None)
     return replace(
         result, ok=True, event=row.event, payload=payload, error_stage="", error_message=""
     )
+
+
+RESULT_FAILED = "Result: {message}"
+
+
+def shaped(result: StepResult, expression: str, *, context: dict) -> StepResult:
+    """Return the result carrying what its Result expression makes of the captured answer."""
+    try:
+        value = cel.evaluate(
+            expression,
+            trigger=context.get("trigger") or {},
+            events=context.get("events") or {},
+            response=result.payload or {},
+            field="Result",
+        )
+    except cel.CelError as error:
+        return replace(
+            result,
+            ok=False,
+            event=None,
+            error_stage="cel",
+            error_message=RESULT_FAILED.format(message=error.message),
+        )
+    return replace(result, payload=value)
+
+
+def rows_of(cf) -> list[Outcome]:
+    """The cloud function's outcome routes as rows (what was stored, shapes checked)."""
+    rows = []
+    for row in cf.outcomes or []:
+        if isinstance(row, dict) and isinstance(row.get("when"), str):
+            event = row.get("event")
+            rows.append(Outcome(row["when"], event if isinstance(event, str) else None))
+    return rows

@@ -204,7 +204,7 @@ def step_test_run(*, step: Step, actor) -> StepRun:
     """Run one step now, on the test context of the steps before it, and record it."""
     context = step_context(step=step)
     kind = step_kinds.get(step.kind)
-    result = kind.route(step, kind.run(step, context=context))
+    result = kind.route(step, kind.run(step, context=context), context=context)
     return step_run_record(step=step, actor=actor, result=result, is_test=True)
 
 
@@ -230,7 +230,7 @@ def process_test_run(*, process: Process, actor, spend_test_runs: bool = False) 
             continue
         kind = step_kinds.get(step.kind)
         refused = _spend_test_run(actor) if spend_test_runs else None
-        result = refused or kind.route(step, kind.run(step, context=context))
+        result = refused or kind.route(step, kind.run(step, context=context), context=context)
         runs.append(step_run_record(step=step, actor=actor, result=result, is_test=True))
         if not result.ok:
             break

@@ -50,9 +50,9 @@ class StepKind(Protocol):
     def run(self, step, *, context: dict[str, Any], attempt_key: str | None = None) -> StepResult:
         """Execute the step on a context (`trigger`, `events`)."""
 
-    def route(self, step, result: StepResult) -> StepResult:
-        """Choose the completion event an answer emits, or make it fail the run; called on
-        the last attempt's result, after retries."""
+    def route(self, step, result: StepResult, *, context: dict[str, Any]) -> StepResult:
+        """Choose the completion event an answer emits (and shape what it carries), or make
+        it fail the run; called on the last attempt's result, after retries."""
 
     def bind(self, steps: list) -> None:
         """Attach, fresh, what a version's steps only refer to, for one run; steps of other

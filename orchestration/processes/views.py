@@ -19,6 +19,7 @@ from orchestration.processes.forms import (
     StepNameForm,
     StepStartForm,
 )
+from orchestration.processes.timeline import step_timeline
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import DESIGNER, designer_required
 
@@ -130,11 +131,20 @@ def process_editor(request, pk: int):
             form.save()
             messages.success(request, "Process saved.")
             return redirect(process)
+    tested = request.session.get(_test_key(process))
+    test_timeline = None
+    if tested:
+        runs = StepRun.objects.filter(pk__in=tested, step__process=process).select_related("event")
+        test_timeline = step_timeline(process.steps.order_by("position", "pk"), runs)
     return render(
         request,
         "orchestration/process_editor.html",
-        editor_context(process, user=request.user, form=form),
+        editor_context(process, user=request.user, form=form, test_timeline=test_timeline),
     )
+
+
+def _test_key(process: Process) -> str:
+    return f"process-test:{process.pk}"
 
 
 @require_POST
@@ -160,6 +170,8 @@ def process_test(request, pk: int):
     except services.ProcessTestRefused as refused:  # steps added since the question
         messages.error(request, str(refused))
         return redirect(process)
+    # The page after the redirect shows each step's result; a reload sends nothing again.
+    request.session[_test_key(process)] = [run.pk for run in runs]
     if not runs:
         messages.warning(request, "The process has no steps to test.")
     elif runs[-1].outcome == StepRun.Outcome.FAILED:

@@ -112,7 +112,7 @@ def _attempt_step(run: Run, step, kind, context: dict, events: dict, *, last: bo
     # Retries come before routing: a 503 routed to an event is still retried first.
     retry = result.retryable and not result.ok and attempt < max(step.max_attempts, 1)
     if not retry:
-        result = kind.route(step, result)
+        result = kind.route(step, result, context=context)
     delay = backoff_delay(attempt, result.retry_after) if retry else None
     # One transaction per attempt: its record, and the run's progress (finished too, after
     # the last step; or waiting for the retry), so a crash never leaves them apart.

@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from orchestration.models import Run, Step, StepRun
-from orchestration.processes import step_kinds
-
-
-@dataclass
-class StepTimeline:
-    """One step of a run: its last attempt, the earlier ones, and its captured output."""
-
-    step: Step
-    attempts: list[StepRun] = field(default_factory=list)
-    tree: list = field(default_factory=list)
-
-    @property
-    def last(self) -> StepRun | None:
-        return self.attempts[-1] if self.attempts else None
-
-    @property
-    def retried(self) -> list[StepRun]:
-        """The attempts before the last, each with why it failed and how long the run waited."""
-        return self.attempts[:-1]
+from orchestration.models import Run, Step
+from orchestration.processes.timeline import StepTimeline, step_timeline
 
 
 def run_timeline(*, run: Run) -> list[StepTimeline]:
     """Return every step of the run's version in order, with what happened to it."""
-    timeline = {
-        step.pk: StepTimeline(step)
-        for step in Step.objects.filter(process_id=run.version_id).order_by("position")
-    }
+    steps = Step.objects.filter(process_id=run.version_id).order_by("position", "pk")
     attempts = run.step_runs.select_related("event").order_by("attempt", "started_at", "pk")
-    for attempt in attempts:
-        if attempt.step_id in timeline:
-            timeline[attempt.step_id].attempts.append(attempt)
-    for entry in timeline.values():
-        last = entry.last
-        if last is not None and last.captured is not None:
-            entry.tree = step_kinds.value_tree(
-                last.captured, event=last.event.name if last.event else ""
-            )
-    return list(timeline.values())
+    return step_timeline(steps, attempts)
 
 
 def run_export(*, run: Run) -> dict:

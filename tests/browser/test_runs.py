@@ -100,3 +100,39 @@ def test_a_finished_run_reads_as_input_steps_outputs_and_grouped_attempts(
     expect(charge.get_by_role("listitem").filter(has_text="Attempt 1")).to_contain_text(
         "waited 2.0 s (Retry-After 7 s)"
     )
+
+
+def test_test_process_reads_each_steps_result(
+    page, live_server, designer, outbound_tls, tls_httpserver
+):
+    tls_httpserver.expect_request("/v1/orders").respond_with_json({"id": "o_3"})
+    tls_httpserver.expect_request("/v1/charges/o_3").respond_with_json({"paid": False}, status=402)
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    process = ProcessFactory(name="Orders")
+    for position, (name, uri, event) in enumerate(
+        [
+            ("Find order", '"/v1/orders"', "order.found"),
+            ("Charge it", '"/v1/charges/" + events["order.found"].body.id', "charged"),
+        ],
+        start=1,
+    ):
+        CloudFunctionFactory(
+            step=StepFactory(process=process, position=position, name=name),
+            connection=connection,
+            method="GET",
+            uri=uri,
+            body="",
+            completion_event=EventFactory(process=process, name=event),
+        )
+    sign_in(page, designer.username, PASSWORD)
+    page.goto(f"/processes/{process.pk}/")
+
+    page.get_by_role("button", name="Test process").click()
+
+    results = page.get_by_role("region", name="Last Test process")
+    first = results.get_by_role("article", name=re.compile("^1. Find order"))
+    expect(first.locator(".badge")).to_have_text("Succeeded")
+    expect(first.get_by_role("list", name="Output of Find order")).to_contain_text("o_3")
+    second = results.get_by_role("article", name=re.compile("^2. Charge it"))
+    expect(second.locator(".badge")).to_have_text("Failed")
+    expect(second).to_contain_text("HTTP 402")

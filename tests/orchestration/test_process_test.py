@@ -229,3 +229,25 @@ def test_a_process_at_the_step_cap_is_tested(two_steps, designer_client, setting
     response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
     assert PROCESS_TEST_TOO_MANY_STEPS.format(count=3, limit=2) in response.content.decode()
     assert len(server.log) == 2 and StepRun.objects.count() == 2
+
+
+def test_the_process_page_shows_each_steps_result_after_a_test(two_steps, designer_client):
+    process, first, second, server = two_steps
+    server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
+    server.expect_request("/charges/ch_5").respond_with_json({"error": "gone"}, status=404)
+
+    page = designer_client.post(
+        reverse("process-test", args=[process.pk]), follow=True
+    ).content.decode()
+
+    assert "Last Test process" in page
+    # Step one: its answer and its output as the tree to map from.
+    assert "emitted <code>customer.found</code>" in page
+    assert "events[&quot;customer.found&quot;].body.charge" in page
+    # Step two: why it failed, and the answer it got.
+    assert "HTTP 404" in page and "response.body.error" in page
+    assert page.count("Request as sent (secrets masked)") >= 2
+    # A reload shows the same results and sends nothing again.
+    server.clear()
+    again = designer_client.get(process.get_absolute_url()).content.decode()
+    assert "Last Test process" in again and not server.log

@@ -21,8 +21,8 @@ from tests.orchestration.runs import work
 pytestmark = pytest.mark.django_db
 
 
-def _step(process, position, uri, *, event=None, outcomes=(), starts_on="", connection):
-    CloudFunctionFactory(
+def _step(process, position, uri, *, event=None, outcomes=(), starts_on="", connection, result=""):
+    return CloudFunctionFactory(
         step=StepFactory(
             process=process, position=position, name=f"Step {position}", starts_on=starts_on
         ),
@@ -32,6 +32,7 @@ def _step(process, position, uri, *, event=None, outcomes=(), starts_on="", conn
         body="",
         completion_event=EventFactory(process=process, name=event) if event else None,
         outcomes=list(outcomes),
+        result=result,
     )
 
 
@@ -331,3 +332,79 @@ def test_a_designer_sets_starts_on_from_the_events_earlier_steps_can_emit(
     assert refused.status_code == 302
     third.refresh_from_db()
     assert third.starts_on == routes.PROCESS_START
+
+
+def test_result_shapes_what_the_event_carries_and_later_steps_map_from_it(api):
+    connection, server = api
+    server.expect_request("/orders/o_1").respond_with_json({"order": {"id": "o_1", "total": 7}})
+    server.expect_request("/ship/o_1").respond_with_json({"ok": True})
+    process = ProcessFactory()
+    _step(
+        process,
+        1,
+        "/orders/o_1",
+        event="order found",
+        connection=connection,
+        result='{"id": response.body.order.id, "big": response.body.order.total > 5}',
+    )
+    CloudFunctionFactory(
+        step=StepFactory(process=process, position=2, name="Ship"),
+        connection=connection,
+        method="GET",
+        body="",
+        uri='"/ship/" + events["order found"].id',
+        completion_event=EventFactory(process=process, name="shipped"),
+    )
+
+    run = _run(_deploy(process))
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert run.events["order found"] == {"id": "o_1", "big": True}
+    assert [r.path for r, _ in server.log] == ["/orders/o_1", "/ship/o_1"]
+
+
+def test_a_result_that_fails_fails_the_step_and_says_where(api):
+    connection, server = api
+    server.expect_request("/x").respond_with_json({"a": 1})
+    process = ProcessFactory()
+    _step(process, 1, "/x", event="done", connection=connection, result="response.body.nope")
+
+    run = _run(_deploy(process))
+
+    assert run.status == Run.Status.FAILED
+    assert "Result:" in run.error_message and "nope" in run.error_message
+
+
+def test_response_is_a_name_in_result_only(api):
+    from cloudfunctions.cel import messages as cel_messages
+    from cloudfunctions.step.checks import iter_problems
+
+    connection, _ = api
+    process = ProcessFactory()
+    cf = _step(
+        process, 1, "/x", event="done", connection=connection, result="response.status == 200"
+    )
+    cf.uri = '"/x/" + string(response.status)'
+    problems = [str(p) for p in iter_problems(cf, known_events=set())]
+
+    assert any(p.startswith("URI: " + cel_messages.RESPONSE_ONLY_IN_RESULT) for p in problems)
+    assert not any(p.startswith("Result") for p in problems)
+
+
+def test_an_outcome_row_with_an_impossible_when_is_a_problem(api):
+    from cloudfunctions.step import outcomes
+    from cloudfunctions.step.checks import iter_problems
+
+    connection, _ = api
+    cf = _step(
+        ProcessFactory(),
+        1,
+        "/x",
+        event="done",
+        connection=connection,
+        outcomes=[{"when": "4xy", "event": "x"}, {"when": "404", "event": "y"}],
+    )
+
+    problems = [str(p) for p in iter_problems(cf, known_events=set())]
+
+    assert problems == [f"Outcome 1 when: {outcomes.WHEN_INVALID}"]
