@@ -8,9 +8,7 @@ from botocore.credentials import Credentials
 from werkzeug import Request
 
 
-def signature_as_aws_computes_it(
-    request: Request, secret_access_key: str, *, session_token: str | None = None
-) -> str:
+def signature_as_aws_computes_it(request: Request, secret_access_key: str) -> str:
     """Return the signature AWS would expect for the request as a server received it."""
     fields = dict(
         part.strip().split("=", 1)
@@ -24,7 +22,7 @@ def signature_as_aws_computes_it(
         data=request.get_data(),
     )
     received.context["timestamp"] = request.headers["X-Amz-Date"]
-    credentials = Credentials(access_key_id, secret_access_key, session_token)
+    credentials = Credentials(access_key_id, secret_access_key)
     signer = SigV4Auth(credentials, service, region)
     canonical = signer.canonical_request(received)
     return signer.signature(signer.string_to_sign(received, canonical), received)

@@ -42,4 +42,3 @@ AUTH_TOKEN_BAD_EXPIRY = (
 )
 AUTH_TOKEN_TRUNCATED = "The token endpoint at {host} sent a response that is too large."
 AUTH_REGION_UNKNOWN = "The region is not one where Amazon Connect is available."
-AUTH_BODY_NOT_BYTES = "Signed requests need a body given as bytes or text, not a stream."

@@ -11,7 +11,6 @@ import re
 import socket
 
 import pytest
-import requests
 
 from cloudfunctions.http import errors, transport
 from cloudfunctions.step.execution import cloud_function_execute
@@ -233,10 +232,9 @@ SENDS = [
 
 @pytest.mark.parametrize("url, allowed, stage", SENDS)
 def test_transport_refuses_before_connecting(no_loopback, trap, connects, url, allowed, stage):
-    prepared = requests.Request("GET", "https://placeholder.invalid/").prepare()
-    prepared.url = url.format(port=trap.port)
+    request = transport.OutboundRequest("GET", url.format(port=trap.port))
     with pytest.raises(transport.OutboundError) as refused:
-        transport.send(prepared, allowed_hosts={h.format(port=trap.port) for h in allowed})
+        transport.send(request, allowed_hosts={h.format(port=trap.port) for h in allowed})
     assert refused.value.stage == stage
     assert connects == []
     _assert_untouched(trap, connects)

@@ -1,20 +1,31 @@
-"""OAuth 2.0 client credentials (RFC 6749 section 4.4) with authlib over the guarded transport."""
+"""OAuth 2.0 client credentials (RFC 6749 section 4.4): token requests built by authlib and
+sent by the one outbound transport.
+
+authlib's OAuth2Session is a requests session; only its request-building parts are used here
+(the form body and the client authentication), so the token request is an OutboundRequest
+like every other, under the same rules, and no requests session exists to be guarded.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-import requests
-from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.client import DEFAULT_HEADERS
 from authlib.oauth2.rfc6749 import OAuth2Token
-from requests import PreparedRequest
+from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from cloudfunctions.connections.auth.base import AuthError
-from cloudfunctions.http import errors
-from cloudfunctions.http.transport import GuardedMixin, host_of, retry_after_seconds
+from cloudfunctions.http import errors, transport
+from cloudfunctions.http.transport import (
+    OutboundRequest,
+    OutboundResponse,
+    host_of,
+    retry_after_seconds,
+)
 from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.validators import is_ascii_digits
 
@@ -87,14 +98,6 @@ class MemoryTokenStore:
         return self._lock
 
 
-class GuardedOAuth2Session(GuardedMixin, OAuth2Session):
-    """authlib's OAuth2Session whose HTTP goes through the guarded transport."""
-
-    def __init__(self, allowed_hosts: Collection[str], **kwargs: Any):
-        OAuth2Session.__init__(self, **kwargs)
-        self._guard(allowed_hosts)
-
-
 class OAuth2ClientCredentials:
     """Bearer tokens from the client credentials grant, cached in a TokenStore."""
 
@@ -107,7 +110,6 @@ class OAuth2ClientCredentials:
         store: TokenStore,
         scopes: Sequence[str] = (),
         refresh_url: str | None = None,
-        auth_method: Literal["client_secret_basic", "client_secret_post"] = ("client_secret_basic"),
         leeway: int = 60,
     ):
         self.client_id = client_id
@@ -116,18 +118,16 @@ class OAuth2ClientCredentials:
         self.refresh_url = refresh_url or token_url
         self.scopes = list(scopes)
         self.store = store
-        self.auth_method = auth_method
         self.leeway = leeway
         self._sent_access_token: str | None = None
 
     def __repr__(self) -> str:
         return f"<OAuth2ClientCredentials {self.client_id!r} at {host_of(self.token_url)}>"
 
-    def apply(self, request: PreparedRequest) -> PreparedRequest:
+    def apply(self, request: OutboundRequest) -> OutboundRequest:
         token = self._usable_token()
         self._sent_access_token = token["access_token"]
-        request.headers["Authorization"] = f"Bearer {token['access_token']}"
-        return request
+        return request.with_header("Authorization", f"Bearer {token['access_token']}")
 
     def renew(self) -> bool:
         """Replace the token the API just refused, unless another caller already did."""
@@ -183,35 +183,33 @@ class OAuth2ClientCredentials:
         return self._fetch()
 
     def _fetch(self) -> dict[str, Any]:
-        with self._session() as session:
-            return dict(session.fetch_token())
+        return self._token_request(self.token_url, "client_credentials")
 
     def _refresh(self, refresh_token: str) -> dict[str, Any]:
-        with self._session() as session:
-            return dict(session.refresh_token(self.refresh_url, refresh_token=refresh_token))
+        token = self._token_request(self.refresh_url, "refresh_token", refresh_token=refresh_token)
+        # RFC 6749 section 6: a server may keep the refresh token and not send it again.
+        token.setdefault("refresh_token", refresh_token)
+        return token
 
-    def _session(self) -> GuardedOAuth2Session:
-        session = GuardedOAuth2Session(
-            {host_of(self.token_url), host_of(self.refresh_url)},
-            client_id=self.client_id,
-            client_secret=self._client_secret,
-            scope=" ".join(self.scopes) or None,
-            token_endpoint=self.token_url,
-            grant_type="client_credentials",
-            token_endpoint_auth_method=self.auth_method,
-            leeway=self.leeway,
+    def _token_request(self, url: str, grant_type: str, **params: str) -> dict[str, Any]:
+        scope = " ".join(self.scopes)
+        body = prepare_token_request(
+            grant_type, "", **params, **({"scope": scope} if scope else {})
         )
-        session.register_compliance_hook("access_token_response", _check_token_response)
-        session.register_compliance_hook("refresh_token_response", _check_token_response)
-        return session
+        client = ClientAuth(self.client_id, self._client_secret, "client_secret_basic")
+        url, headers, body = client.prepare("POST", url, dict(DEFAULT_HEADERS), body)
+        request = OutboundRequest("POST", url, headers=headers, body=body.encode())
+        response = transport.send(request, allowed_hosts={host_of(url)})
+        data = _check_token_response(response, host_of(url))
+        # OAuth2Token turns expires_in into the expires_at the cache is judged by.
+        return dict(OAuth2Token.from_dict(data))
 
 
-def _check_token_response(response: requests.Response) -> requests.Response:
-    # Runs before authlib parses the response, whose own errors quote the full URL.
-    host = host_of(response.url)
-    status = response.status_code
+def _check_token_response(response: OutboundResponse, host: str) -> dict[str, Any]:
+    """Return the token the endpoint answered, or raise TokenEndpointError."""
+    status = response.status
     transient = status == 429 or status >= 500
-    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if transient else None
+    retry_after = retry_after_seconds(response.headers.get("retry-after")) if transient else None
 
     def refused(message: str, *, retryable: bool = transient) -> TokenEndpointError:
         return TokenEndpointError(
@@ -223,7 +221,7 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     if 300 <= status < 400:
         raise refused(errors.AUTH_TOKEN_REDIRECT.format(host=host, status=status))
     try:
-        data = parse_json(response.content)
+        data = parse_json(response.body)
     except JSONTextError:
         data = None
     if isinstance(data, dict) and "error" in data:
@@ -246,7 +244,7 @@ def _check_token_response(response: requests.Response) -> requests.Response:
         isinstance(expires_at, str) or _seconds(expires_at)
     ):
         raise refused(errors.AUTH_TOKEN_BAD_EXPIRY.format(host=host))
-    return response
+    return data
 
 
 def _seconds(value) -> bool:
