@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import ipaddress
 import os
 import socket
 import ssl
@@ -25,6 +26,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.util.ssl_ import create_urllib3_context
 
 from cloudfunctions.http import deadline
+from cloudfunctions.http.ip_filter import RefusedAddress, is_refused
 from cloudfunctions.http.resolver import is_ip_address, resolvers
 
 
@@ -59,10 +61,11 @@ class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
 
 
 class GuardedAdapter(IPFilterAdapter):
-    """requests-hardened's IP-pinning adapter with watched connections."""
+    """requests-hardened's IP-pinning adapter with watched connections and a stricter filter."""
 
     def __init__(self, *, allow_loopback: bool):
         super().__init__(is_https_proto=True, allow_loopback=allow_loopback)
+        self._loopback_allowed = allow_loopback
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -72,7 +75,7 @@ class GuardedAdapter(IPFilterAdapter):
         # This is where requests-hardened resolves the name, with a getaddrinfo() nothing can
         # interrupt: a slow resolver would outlast the deadline. It resolves beside the
         # call instead, and the call stops waiting when its deadline passes.
-        resolve = super().build_connection_pool_key_attributes
+        resolve = self._pinned
         watchdog = deadline.current.get()
         hostname = urlsplit(request.url).hostname or ""
         if watchdog is None or is_ip_address(hostname):
@@ -84,6 +87,16 @@ class GuardedAdapter(IPFilterAdapter):
             raise requests.exceptions.ConnectTimeout(
                 "name resolution outlasted the deadline"
             ) from None
+
+    def _pinned(self, request, verify, cert):
+        # requests-hardened resolves the name, filters the address and pins it in "host".
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        address = ipaddress.ip_address(host_params["host"].strip("[]"))
+        if is_refused(address, allow_loopback=self._loopback_allowed):
+            raise RefusedAddress
+        return host_params, pool_kwargs
 
     def cert_verify(self, conn, url: str, verify, cert) -> None:
         # requests hands urllib3 a bundle path, which it loads into a new context for every

@@ -22,6 +22,7 @@ from cloudfunctions.http import errors
 from cloudfunctions.http.connection import GuardedAdapter
 from cloudfunctions.http.deadline import Watchdog
 from cloudfunctions.http.hosts import check_url, host_key, host_of
+from cloudfunctions.http.ip_filter import RefusedAddress
 from cloudfunctions.http.request import (
     OutboundError,
     OutboundRequest,
@@ -69,6 +70,8 @@ def send(
                 proxies={},
             )
             body, truncated = _read_capped(response, cap)
+        except RefusedAddress:
+            raise OutboundError("ssrf", errors.OUTBOUND_SSRF_REFUSED.format(host=host)) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _translate(exc, host, watchdog, connect_seconds) from None
         except ValueError:
