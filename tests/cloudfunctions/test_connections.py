@@ -287,7 +287,7 @@ def test_the_admin_shows_connections_and_their_trail_but_changes_neither(
     from tests.cloudfunctions.factories import OAuthConnectionFactory
 
     connection = OAuthConnectionFactory(base_url="https://api.example.com")
-    ConnectionTokenStore(connection.pk).save({"access_token": "TOKEN-MARKER", "expires_at": 1})
+    ConnectionTokenStore(connection.pk).save({"access_token": "TOKEN-MARKER", "expires_at": 1}, 0)
     entry = ConnectionAuditEntry.objects.create(connection_name="c", action="created")
     client.force_login(superuser)
     change = reverse("admin:cloudfunctions_connection_change", args=[connection.pk])

@@ -15,11 +15,7 @@ import pytest
 from werkzeug import Request, Response
 
 from cloudfunctions.connections.auth import AuthError
-from cloudfunctions.connections.auth.oauth2 import (
-    MemoryTokenStore,
-    OAuth2ClientCredentials,
-    TokenEndpointError,
-)
+from cloudfunctions.connections.auth.oauth2 import OAuth2ClientCredentials, TokenEndpointError
 from cloudfunctions.http import errors
 from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
@@ -33,6 +29,7 @@ from tests.cloudfunctions.factories import (
     ProcessFactory,
     StepFactory,
 )
+from tests.cloudfunctions.token_store import MemoryTokenStore
 
 pytestmark = pytest.mark.django_db
 

@@ -8,15 +8,17 @@ like every other, under the same rules, and no requests session exists to be gua
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.client import DEFAULT_HEADERS
 from authlib.oauth2.rfc6749 import OAuth2Token
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
+from django.conf import settings
 
 from cloudfunctions.connections.auth.base import AuthError
 from cloudfunctions.http import errors, transport
@@ -48,6 +50,8 @@ _KNOWN_ERRORS = frozenset(
 # with; every other error response is a definitive refusal (section 5.2) that a retry would
 # only repeat, and repeated bad client credentials can get the client locked out.
 _TRANSIENT_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+# How often a caller checks whether the one fetching a token (in another process) is done.
+POLL_SECONDS = 0.05
 
 
 class TokenEndpointError(AuthError):
@@ -67,35 +71,31 @@ class TokenEndpointError(AuthError):
         return f"TokenEndpointError({self.message!r}, retryable={self.retryable!r})"
 
 
+@dataclass(frozen=True)
+class CachedToken:
+    token: dict[str, Any] | None
+    version: int  # bumped by every stored token: what compare-and-set compares
+
+
 class TokenStore(Protocol):
-    def load(self) -> dict[str, Any] | None:
-        """Return the cached token, or None."""
+    """Where tokens are cached; no method may hold a database lock after it returns."""
 
-    def save(self, token: dict[str, Any]) -> None:
-        """Replace the cached token."""
+    def load(self) -> CachedToken:
+        """Return the cached token and its version."""
 
-    def lock(self) -> AbstractContextManager[object]:
-        """Return a lock held while a token is being fetched, shared by all callers."""
+    def claim(self, version: int, seconds: float) -> bool:
+        """Take the right to fetch the successor of ``version`` for ``seconds``, unless the
+        version moved on or another caller holds it; never wait."""
 
+    def save(self, token: dict[str, Any], version: int) -> bool:
+        """Store ``token`` as the successor of ``version`` and end any claim; False when
+        another token was stored first."""
 
-class MemoryTokenStore:
-    """A process-local TokenStore."""
-
-    def __init__(self) -> None:
-        self._token: dict[str, Any] | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return "<MemoryTokenStore>"
-
-    def load(self) -> dict[str, Any] | None:
-        return dict(self._token) if self._token else None
-
-    def save(self, token: dict[str, Any]) -> None:
-        self._token = dict(token)
+    def release(self, version: int) -> None:
+        """End a claim without storing a token."""
 
     def lock(self) -> AbstractContextManager[object]:
-        return self._lock
+        """Return a lock the callers of this process queue on (never a database lock)."""
 
 
 class OAuth2ClientCredentials:
@@ -131,23 +131,21 @@ class OAuth2ClientCredentials:
 
     def renew(self) -> bool:
         """Replace the token the API just refused, unless another caller already did."""
-        with self.store.lock():
-            token = self.store.load()
-            if token and token["access_token"] == self._sent_access_token:
-                self.store.save(self._renewed(token))
-            elif not self._is_usable(token):
-                self.store.save(self._fetch())
+        sent = self._sent_access_token
+        self._replace(lambda token: not self._is_usable(token) or token["access_token"] == sent)
         return True
 
     def fetch_token_for_test(self) -> dict[str, Any]:
         """Fetch and cache a new token; return what it grants, without the token itself."""
         with self.store.lock():
+            version = self.store.load().version
             token = self._fetch()
-            self.store.save(token)
+            # Lost to a token stored meanwhile: that one is as fresh, and stays.
+            self.store.save(token, version)
         return {key: token[key] for key in ("token_type", "expires_in", "scope") if key in token}
 
     def secrets(self) -> list[str]:
-        token = self.store.load() or {}
+        token = self.store.load().token or {}
         # The token actually sent may differ from the stored one if another caller renewed.
         found = [
             self._client_secret,
@@ -158,15 +156,31 @@ class OAuth2ClientCredentials:
         return [value for value in found if isinstance(value, str) and value]
 
     def _usable_token(self) -> dict[str, Any]:
-        token = self.store.load()
+        token = self.store.load().token
         if self._is_usable(token):
             return token
+        return self._replace(lambda token: not self._is_usable(token))
+
+    def _replace(self, stale: Callable[[dict[str, Any] | None], bool]) -> dict[str, Any]:
+        """Return a cached token that is not stale, or fetch one: one fetch among all callers,
+        with no database lock or transaction held while it is on the network."""
+        # Long enough for a refresh and a fresh grant, each within the outbound deadline.
+        lease = 2 * settings.OUTBOUND_DEADLINE_SECONDS + 5
         with self.store.lock():
-            # Whoever held the lock before us may have fetched one already.
-            token = self.store.load()
-            if not self._is_usable(token):
-                token = self._renewed(token)
-                self.store.save(token)
+            while True:
+                cached = self.store.load()
+                if not stale(cached.token):
+                    return cached.token
+                if self.store.claim(cached.version, lease):
+                    break
+                time.sleep(POLL_SECONDS)  # another process is fetching; its lease ends it
+            try:
+                token = self._renewed(cached.token)
+            except BaseException:
+                self.store.release(cached.version)
+                raise
+            # Lost only if our lease ran out and another caller stored a token: ours is valid.
+            self.store.save(token, cached.version)
         return token
 
     def _is_usable(self, token: dict[str, Any] | None) -> bool:
