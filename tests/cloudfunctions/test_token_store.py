@@ -8,7 +8,13 @@ lock split per caller they stand in for separate processes, which only the datab
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from django import db
@@ -24,6 +30,7 @@ from cloudfunctions.models import Connection
 from tests.cloudfunctions.factories import OAuthConnectionFactory
 
 CALLERS = 20
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +125,59 @@ def test_twenty_concurrent_callers_cause_one_token_request_on_postgresql(
     if db.connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: CI runs the suite again with DATABASE_URL set to it")
     _twenty_callers_one_token_request(oauth_token_server)
+
+
+def test_processes_on_a_sqlite_file_cause_one_token_request(
+    oauth_token_server, tls_ca_bundle, tmp_path
+):
+    # Five processes of four threads on one database file, with the production settings
+    # (20 s busy timeout, IMMEDIATE transactions): only the database joins the processes.
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "OUTBOUND_ALLOW_LOOPBACK": "true",
+        "OUTBOUND_CA_BUNDLE": tls_ca_bundle,
+    }
+
+    def run(*arguments: str) -> str:
+        command = [sys.executable, *arguments]
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    run("manage.py", "migrate", "--no-input", "-v", "0")
+    server = oauth_token_server
+    base_url = server.resource_url.removesuffix("/api/resource")
+    setup = ("setup", server.client_id, server.client_secret, server.token_url, base_url)
+    pk = run("-m", "tests.cloudfunctions.token_callers", *setup).strip()
+    go = tmp_path / "go"
+    call = ("-m", "tests.cloudfunctions.token_callers", "call", pk, server.resource_url)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, *call, server.host, str(go), "4"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    for _ in range(1800):  # every process set up and waiting (a generous 180 s bound)
+        if len(list(tmp_path.glob("go.ready.*"))) == len(processes):
+            break
+        time.sleep(0.1)
+    go.touch()  # all at once
+    statuses = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err[-2000:]
+        statuses += json.loads(out.strip().splitlines()[-1])
+
+    assert statuses == [200] * CALLERS
+    assert server.token_requests == 1
 
 
 @pytest.mark.django_db(transaction=True)
