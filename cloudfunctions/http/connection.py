@@ -1,10 +1,11 @@
 """The guarded connection: requests-hardened's IP-pinning adapter, with sockets the call's
 deadline can shut down, name resolution the deadline can abandon, and a shared TLS context.
 
-Three library internals are overridden here, each pinned to its major version in
-pyproject.toml and tested by name in tests/cloudfunctions/test_transport.py:
-urllib3's ``HTTPSConnection._new_conn``, the adapter's ``build_connection_pool_key_attributes``
-(where requests-hardened resolves and filters the name) and ``cert_verify``.
+The library internals overridden here, their libraries pinned to a major version in
+pyproject.toml, each tested by name in tests/cloudfunctions/test_transport_overrides.py:
+urllib3's ``HTTPSConnection._new_conn`` and ``PoolManager.pool_classes_by_scheme``, and the
+adapter's ``build_connection_pool_key_attributes`` (where requests-hardened resolves, filters
+and pins the name) and ``cert_verify``.
 """
 
 from __future__ import annotations
