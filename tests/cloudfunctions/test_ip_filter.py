@@ -1,5 +1,7 @@
 """The IP filter refuses every spelling of an internal address (issue 13, D8).
 
+No hypothesis deadline: the machine is shared, and time is not what these tests assert.
+
 Hypothesis writes IPv4 addresses into every IPv6 form that embeds one (IPv4-compatible,
 IPv4-mapped, SIIT, NAT64, 6to4, Teredo), in every textual spelling (dotted tail, hex groups,
 zero padding, expanded, upper case), and IPv4 itself in every inet_aton() spelling.
@@ -86,6 +88,7 @@ def _allowed_as_loopback(form: str, v4: ipaddress.IPv4Address, allow_loopback: b
 
 
 @given(embedded(), st.booleans())
+@settings(deadline=None)
 def test_every_ipv6_form_embedding_ipv4_is_refused(case, allow_loopback):
     form, text, v4 = case
     refused = is_refused(ipaddress.ip_address(text), allow_loopback=allow_loopback)
@@ -110,6 +113,7 @@ def ipv4_spelling(draw) -> tuple[str, ipaddress.IPv4Address]:
 
 
 @given(ipv4_spelling())
+@settings(deadline=None)
 def test_every_ipv4_spelling_of_an_internal_address_is_read_and_refused(case):
     text, v4 = case
     assert literal_address(text) == v4
@@ -117,6 +121,7 @@ def test_every_ipv4_spelling_of_an_internal_address_is_read_and_refused(case):
 
 
 @given(ipv4_spelling())
+@settings(deadline=None)
 def test_the_system_resolver_reads_those_spellings_the_same_way(case):
     # What the filter reads must be what getaddrinfo() connects to (no DNS is asked).
     text, v4 = case
@@ -180,7 +185,7 @@ def test_names_are_not_read_as_addresses(name):
 
 
 @given(embedded(), st.booleans())
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_base_url_refuses_every_embedding(django_settings, case, allow_loopback):
     form, text, v4 = case
     django_settings.OUTBOUND_ALLOW_LOOPBACK = allow_loopback
@@ -194,7 +199,7 @@ def test_the_base_url_refuses_every_embedding(django_settings, case, allow_loopb
 
 
 @given(ipv4_spelling())
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_base_url_refuses_every_ipv4_spelling(django_settings, case):
     django_settings.OUTBOUND_ALLOW_LOOPBACK = False
     text, _ = case
@@ -212,7 +217,9 @@ def django_settings(settings):
 
 
 @given(embedded(v4s=internal_ipv4()))
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_the_transport_refuses_every_embedding_before_connecting(no_connect, case):
     form, text, v4 = case
     assume(not _allowed_as_loopback(form, v4, True))
