@@ -360,7 +360,7 @@ def test_executions_reuse_the_cached_token_and_renew_once_after_a_401(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_executions_with_an_empty_cache_fetch_one_token(
-    outbound_tls, oauth_token_server
+    outbound_tls, oauth_token_server, sqlite_readers_do_not_fail_writers
 ):
     connection = oauth_connection(oauth_token_server)
     cloud_function = resource_function(connection)

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from django import db
 from django.contrib.auth import get_user_model
-from django.db.backends.signals import connection_created
 from werkzeug import Request, Response
 
 from cloudfunctions.connections import providers
@@ -34,19 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _readers_do_not_fail_writers():
-    """On the shared-cache in-memory SQLite of the tests, a reader's table lock makes a
-    concurrent writer fail at once ("database table is locked"), where a database file makes
-    it wait its busy timeout. Reading uncommitted rows takes no table lock; the rows read here
-    are written by single autocommitted statements, so nothing uncommitted is ever seen."""
-
-    def read_uncommitted(sender, connection, **kwargs):
-        if connection.vendor == "sqlite":
-            connection.cursor().execute("PRAGMA read_uncommitted = 1")
-
-    connection_created.connect(read_uncommitted)
-    yield
-    connection_created.disconnect(read_uncommitted)
+def _readers(sqlite_readers_do_not_fail_writers):
+    pass
 
 
 def oauth_connection(server, token_url: str | None = None) -> Connection:
