@@ -68,8 +68,12 @@ class Connection(models.Model):
     refresh_url = models.CharField(
         "Refresh URL", max_length=500, blank=True, validators=[validate_https_url]
     )
-    # The cached OAuth 2.0 token (JSON), shared by every process of the app.
+    # The cached OAuth 2.0 token (JSON), shared by every process of the app. Written only by
+    # compare-and-set on the version; the lease says one caller is fetching a token until then,
+    # so the others wait for it without any database lock held across the network.
     oauth_token = SecretField()
+    oauth_token_version = models.PositiveBigIntegerField(default=0, editable=False)
+    oauth_token_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     # field name -> ISO time the secret was last set; values are never kept here.
     secrets_changed_at = models.JSONField(default=dict, blank=True)

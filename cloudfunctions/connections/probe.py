@@ -6,14 +6,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-import requests
-
 from cloudfunctions import amazon_connect
 from cloudfunctions.connections import services
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.connections.providers import auth_for
 from cloudfunctions.http import transport
 from cloudfunctions.http.redaction import Redactor
+from cloudfunctions.http.request import OutboundRequest
 from cloudfunctions.models import Connection
 from cloudfunctions.secrets import SecretDecryptionError
 from orchestration.failures import log_unexpected
@@ -48,9 +47,9 @@ def _probe(connection: Connection) -> tuple[bool, str, int | None]:
         return True, TOKEN_RECEIVED.format(host=token_host, details=details), None
     base = connection.endpoint.rstrip("/")
     path = _list_instances_path() if connection.is_amazon_connect else "/"
-    prepared = provider.apply(requests.Request("GET", base + path).prepare())
+    request = provider.apply(OutboundRequest("GET", base + path))
     host = transport.host_of(base)
-    response = transport.send(prepared, allowed_hosts={host})
+    response = transport.send(request, allowed_hosts={host})
     status = response.status
     if status in (401, 403):
         return False, CREDENTIALS_REFUSED.format(host=host, status=status), status

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import contextmanager
-from typing import Any
+from datetime import timedelta
 
-from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from cloudfunctions.connections.auth import AuthProvider
 from cloudfunctions.connections.auth.api_key import ApiKeyAuth
 from cloudfunctions.connections.auth.aws import AwsSigV4Auth
-from cloudfunctions.connections.auth.oauth2 import OAuth2ClientCredentials
+from cloudfunctions.connections.auth.oauth2 import CachedToken, OAuth2ClientCredentials
 from cloudfunctions.models import Connection
 from cloudfunctions.secrets import reveal
 
@@ -28,8 +28,9 @@ def _process_lock(pk: int) -> threading.Lock:
 class ConnectionTokenStore:
     """The token cache shared by every process of the app: one encrypted column per connection.
 
-    Concurrent callers queue on a lock (a thread lock here, plus a row lock on databases
-    that have them), so only the first of them calls the token endpoint.
+    Every write is one short UPDATE that compares the version first, so no database lock is
+    ever held while a token is fetched: the caller that claims the lease fetches, the others
+    (threads of this process on a thread lock, other processes by polling) wait for its token.
     """
 
     def __init__(self, connection_pk: int):
@@ -38,21 +39,40 @@ class ConnectionTokenStore:
     def __repr__(self) -> str:
         return f"<ConnectionTokenStore {self.pk}>"
 
-    def load(self) -> dict[str, Any] | None:
-        row = Connection.objects.filter(pk=self.pk).values_list("oauth_token", flat=True).first()
+    def load(self) -> CachedToken:
+        row = (
+            Connection.objects.filter(pk=self.pk)
+            .values_list("oauth_token", "oauth_token_version")
+            .first()
+        )
+        if row is None:
+            return CachedToken(None, 0)
+        raw, version = row
         # A token cached under a key since retired is a miss: refetching it needs no one, while
         # raising would fail every call with a message about secrets no one can re-enter.
-        return json.loads(row) if isinstance(row, str) and row else None
+        return CachedToken(json.loads(raw) if isinstance(raw, str) and raw else None, version)
 
-    def save(self, token: dict[str, Any]) -> None:
-        connection = Connection(pk=self.pk, oauth_token=json.dumps(token))
-        connection.save(update_fields=["oauth_token"])
+    def claim(self, version: int, seconds: float) -> bool:
+        now = timezone.now()
+        free = Q(oauth_token_lease_until__isnull=True) | Q(oauth_token_lease_until__lt=now)
+        rows = Connection.objects.filter(free, pk=self.pk, oauth_token_version=version)
+        return rows.update(oauth_token_lease_until=now + timedelta(seconds=seconds)) == 1
 
-    @contextmanager
-    def lock(self):
-        with _process_lock(self.pk), transaction.atomic():
-            Connection.objects.select_for_update().filter(pk=self.pk).values_list("pk").first()
-            yield self
+    def save(self, token: dict, version: int) -> bool:
+        rows = Connection.objects.filter(pk=self.pk, oauth_token_version=version)
+        stored = rows.update(
+            oauth_token=json.dumps(token),
+            oauth_token_version=F("oauth_token_version") + 1,
+            oauth_token_lease_until=None,
+        )
+        return stored == 1
+
+    def release(self, version: int) -> None:
+        rows = Connection.objects.filter(pk=self.pk, oauth_token_version=version)
+        rows.update(oauth_token_lease_until=None)
+
+    def lock(self) -> threading.Lock:
+        return _process_lock(self.pk)
 
 
 def auth_for(connection: Connection) -> AuthProvider:

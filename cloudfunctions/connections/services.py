@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from cloudfunctions.connections import messages
@@ -86,6 +86,11 @@ def connection_update(
     connection.full_clean()
     # Only what this form changed: a token a worker cached meanwhile must survive.
     connection.save(update_fields=[*fields, *secrets, "secrets_changed_at", "updated_at"])
+    if "oauth_token" in secrets:
+        # A token being fetched under the old settings must not be stored over the clearing.
+        Connection.objects.filter(pk=connection.pk).update(
+            oauth_token_version=F("oauth_token_version") + 1, oauth_token_lease_until=None
+        )
     changed.discard("oauth_token")
     if changed:
         _audit(connection, actor=actor, action=ConnectionAuditEntry.Action.CHANGED, fields=changed)

@@ -14,7 +14,8 @@ OUTBOUND_URL_CREDENTIALS = (
 OUTBOUND_HOST_NOT_ALLOWED = "Refused to connect to {host}: it is not a host of this connection."
 OUTBOUND_DNS_FAILED = "Could not resolve the host name {host}."
 OUTBOUND_SSRF_REFUSED = (
-    "Refused to connect to {host}: it resolves to a private, loopback or link-local address."
+    "Refused to connect to {host}: it resolves to a private, loopback, link-local or "
+    "reserved address."
 )
 OUTBOUND_CONNECT_FAILED = "Could not connect to {host}."
 OUTBOUND_CONNECT_TIMEOUT = "{host} did not accept a connection within {seconds:g} seconds."
@@ -42,4 +43,3 @@ AUTH_TOKEN_BAD_EXPIRY = (
 )
 AUTH_TOKEN_TRUNCATED = "The token endpoint at {host} sent a response that is too large."
 AUTH_REGION_UNKNOWN = "The region is not one where Amazon Connect is available."
-AUTH_BODY_NOT_BYTES = "Signed requests need a body given as bytes or text, not a stream."

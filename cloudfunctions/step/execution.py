@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from cloudfunctions import cel
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.connections.auth.oauth2 import TokenEndpointError
@@ -25,6 +23,7 @@ from cloudfunctions.connections.providers import auth_for
 from cloudfunctions.http import transport
 from cloudfunctions.http.headers import HEADER_NAME, HEADER_SET_WHEN_SENT, HEADERS_SET_WHEN_SENT
 from cloudfunctions.http.redaction import Redactor
+from cloudfunctions.http.request import OutboundRequest
 from cloudfunctions.http.url_builder import BASE_URL_INVALID, UnsafeURI, build_url
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.secrets import SecretDecryptionError
@@ -64,9 +63,9 @@ class StepFailure(Exception):
         self.message = message
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuiltRequest:
-    prepared: requests.PreparedRequest
+    request: OutboundRequest  # before credentials
     host: str
 
 
@@ -182,22 +181,18 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
         headers["Content-Type"] = "application/json"
     if attempt_key and cf.method != "GET" and "idempotency-key" not in lower:
         headers["Idempotency-Key"] = idempotency_token(attempt_key)
-    prepared = requests.Request(cf.method, url, headers=headers, data=body).prepare()
-    # requests would re-encode a URL it parses; keep exactly the string that was built.
-    prepared.url = url
-    return BuiltRequest(prepared, transport.host_of(endpoint))
+    request = OutboundRequest(cf.method, url, headers=headers, body=body).framed()
+    return BuiltRequest(request, transport.host_of(endpoint))
 
 
-def _shown(prepared: requests.PreparedRequest, redact: Redactor) -> dict:
-    body = prepared.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
+def _shown(request: OutboundRequest, redact: Redactor) -> dict:
+    body = request.body
     return redact(
         {
-            "method": prepared.method,
-            "url": prepared.url,
-            "headers": dict(prepared.headers),
-            "body": body,
+            "method": request.method,
+            "url": request.url,
+            "headers": dict(request.headers),
+            "body": None if body is None else body.decode("utf-8", "replace"),
         }
     )
 
@@ -255,17 +250,17 @@ def cloud_function_execute(
         for secret in provider.secrets():
             redact.add(secret)
         # What is shown is the request before credentials: nothing to mask but echoes.
-        shown = _shown(built.prepared, redact)
+        shown = _shown(built.request, redact)
         allowed = auth_hosts(cloud_function.connection)
-        prepared = provider.apply(built.prepared.copy())
+        request = provider.apply(built.request)
         for secret in provider.secrets():
             redact.add(secret)
-        response = transport.send(prepared, allowed_hosts=allowed)
+        response = transport.send(request, allowed_hosts=allowed)
         if response.status == 401 and provider.renew():
-            prepared = provider.apply(built.prepared.copy())
+            request = provider.apply(built.request)
             for secret in provider.secrets():
                 redact.add(secret)
-            response = transport.send(prepared, allowed_hosts=allowed)
+            response = transport.send(request, allowed_hosts=allowed)
     except StepFailure as failure:
         return failed(failure.stage, failure.message)
     except TokenEndpointError as error:
@@ -279,9 +274,6 @@ def cloud_function_execute(
     except transport.OutboundError as error:
         retryable = error.stage in ("timeout", "connect", "dns", "protocol")
         return failed(error.stage, error.message, retryable=retryable)
-    except requests.exceptions.InvalidHeader:
-        # requests' message quotes the header value, which may be a credential.
-        return failed("request", HEADER_VALUE_INVALID.format(field="A header"))
     except Exception as exc:
         # Never let a surprise leave a run hanging or reach a page.
         log_unexpected(logger, f"Cloud function {cloud_function.pk} failed", exc)

@@ -1,7 +1,7 @@
 """Execution benchmark: one cloud-function run against a bare `requests` call to the same server.
 
 The target (issue): the service costs at most 1.3x the bare call, aiming at 1.1x. The service
-opens a new connection (new GuardedSession) per call, so the baseline the target is read
+opens a new connection (a new adapter and pool) per call, so the baseline the target is read
 against also opens one per call; the reused-session figure shows what keep-alive would save.
 """
 
@@ -89,7 +89,7 @@ def _run(server: HTTPServer, bundle: str) -> None:
         assert result.ok and result.payload["body"] == CHARGES, result.error_message
 
     def bare_fresh() -> None:
-        # Closing the session closes its pool, as the transport's `with GuardedSession` does.
+        # Closing the session closes its pool, as the transport closes its adapter after each call.
         with requests.Session() as session:
             _check(session.get(url, headers=headers, verify=bundle))
 

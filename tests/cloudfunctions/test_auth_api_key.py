@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import requests
 from werkzeug import Request, Response
 
 from cloudfunctions.connections.auth.api_key import ApiKeyAuth
-from cloudfunctions.http.transport import send
+from cloudfunctions.http.transport import OutboundRequest, send
 
 MARKER = "SECRET-MARKER-apikey-7f3a"
 
@@ -18,11 +17,11 @@ def test_a_header_key_reaches_the_server(outbound_tls, tls_httpserver):
         "ok"
     )
     auth = ApiKeyAuth(name="X-Api-Key", value=MARKER, location="header")
-    request = requests.Request(
+    request = OutboundRequest(
         "GET", tls_httpserver.url_for("/v1/items"), headers={"x-api-key": "designer"}
     )
 
-    response = send(auth.apply(request.prepare()), allowed_hosts={host_of(tls_httpserver)})
+    response = send(auth.apply(request), allowed_hosts={host_of(tls_httpserver)})
 
     assert response.status == 200
 
@@ -39,11 +38,11 @@ def test_a_query_key_is_percent_encoded_and_replaces_a_designer_parameter(
 
     tls_httpserver.expect_request("/v1/items").respond_with_handler(handler)
     auth = ApiKeyAuth(name="api key", value=value, location="query")
-    request = requests.Request(
-        "GET", tls_httpserver.url_for("/v1/items"), params={"api key": "designer", "q": "a b"}
+    request = OutboundRequest(
+        "GET", tls_httpserver.url_for("/v1/items") + "?api%20key=designer&q=a%20b"
     )
 
-    response = send(auth.apply(request.prepare()), allowed_hosts={host_of(tls_httpserver)})
+    response = send(auth.apply(request), allowed_hosts={host_of(tls_httpserver)})
 
     assert response.status == 200
     (received,) = seen

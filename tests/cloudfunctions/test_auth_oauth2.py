@@ -5,13 +5,12 @@ import time
 import traceback
 
 import pytest
-import requests
 from werkzeug import Response
 
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.connections.auth.oauth2 import OAuth2ClientCredentials
 from cloudfunctions.http import errors
-from cloudfunctions.http.transport import OutboundError, send
+from cloudfunctions.http.transport import OutboundError, OutboundRequest, send
 from tests.cloudfunctions.token_store import MemoryTokenStore
 
 WRONG_SECRET = "SECRET-MARKER-wrong-44e1"
@@ -29,7 +28,7 @@ def provider(server, store=None, **overrides) -> OAuth2ClientCredentials:
 
 
 def call_resource(server, auth) -> int:
-    request = auth.apply(requests.Request("GET", server.resource_url).prepare())
+    request = auth.apply(OutboundRequest("GET", server.resource_url))
     return send(request, allowed_hosts={server.host}).status
 
 
@@ -58,13 +57,13 @@ def test_a_token_about_to_expire_is_renewed(outbound_tls, oauth_token_server):
     store = MemoryTokenStore()
     auth = provider(oauth_token_server, store)
     call_resource(oauth_token_server, auth)
-    token = store.load()
-    store.save(token | {"expires_at": int(time.time()) + 30})  # inside the 60 s leeway
+    token = store.token
+    store.put(token | {"expires_at": int(time.time()) + 30})  # inside the 60 s leeway
 
     assert call_resource(oauth_token_server, auth) == 200
 
     assert oauth_token_server.token_requests == 2
-    assert store.load()["access_token"] != token["access_token"]
+    assert store.token["access_token"] != token["access_token"]
 
 
 def test_a_refresh_token_is_used_at_the_refresh_url(outbound_tls, oauth_token_server):
@@ -72,7 +71,7 @@ def test_a_refresh_token_is_used_at_the_refresh_url(outbound_tls, oauth_token_se
     store = MemoryTokenStore()
     auth = provider(oauth_token_server, store, refresh_url=oauth_token_server.refresh_url)
     call_resource(oauth_token_server, auth)
-    store.save(store.load() | {"expires_at": int(time.time()) - 1})
+    store.put(store.token | {"expires_at": int(time.time()) - 1})
 
     assert call_resource(oauth_token_server, auth) == 200
 
@@ -87,7 +86,7 @@ def test_a_refused_refresh_token_falls_back_to_client_credentials(outbound_tls, 
     store = MemoryTokenStore()
     auth = provider(oauth_token_server, store, refresh_url=oauth_token_server.refresh_url)
     call_resource(oauth_token_server, auth)
-    store.save(store.load() | {"expires_at": 1, "refresh_token": "revoked"})
+    store.put(store.token | {"expires_at": 1, "refresh_token": "revoked"})
 
     assert call_resource(oauth_token_server, auth) == 200
 
@@ -146,7 +145,7 @@ def test_fetch_for_test_reports_the_grant_without_the_token(outbound_tls, oauth_
     grant = auth.fetch_token_for_test()
 
     assert grant == {"token_type": "Bearer", "expires_in": 3600}
-    assert store.load()["access_token"] in auth.secrets()
+    assert store.token["access_token"] in auth.secrets()
     assert oauth_token_server.client_secret in auth.secrets()
     assert oauth_token_server.client_secret not in repr(auth)
 

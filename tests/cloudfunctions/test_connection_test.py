@@ -234,7 +234,7 @@ def test_oauth_fetches_a_token_and_caches_it_encrypted(
     assert oauth_token_server.grants == [("/oauth/token", "client_credentials", "basic")]
     assert oauth_token_server.scopes == ["read write"]
     (access_token,) = oauth_token_server.access_tokens
-    assert ConnectionTokenStore(connection.pk).load()["access_token"] == access_token
+    assert ConnectionTokenStore(connection.pk).load().token["access_token"] == access_token
     raw = raw_oauth_token(connection)
     assert raw and access_token not in raw and "access_token" not in raw
     stored, entry = recorded(connection)
@@ -340,7 +340,7 @@ def test_executions_reuse_the_cached_token_and_renew_once_after_a_401(
 
     assert [(r.ok, r.payload["status"]) for r in results] == [(True, 200)] * 3
     assert oauth_token_server.token_requests == 1
-    assert ConnectionTokenStore(connection.pk).load()["access_token"] == tested_token
+    assert ConnectionTokenStore(connection.pk).load().token["access_token"] == tested_token
 
     oauth_token_server.revoke_access_tokens()
     renewed = execute(cloud_function.pk)
@@ -351,7 +351,7 @@ def test_executions_reuse_the_cached_token_and_renew_once_after_a_401(
     assert oauth_token_server.token_requests == 2
     (new_token,) = oauth_token_server.access_tokens
     assert new_token != tested_token
-    assert ConnectionTokenStore(connection.pk).load()["access_token"] == new_token
+    assert ConnectionTokenStore(connection.pk).load().token["access_token"] == new_token
     assert new_token not in (raw_oauth_token(connection) or "")
     for result in (*results, renewed, *after):
         assert_never_shown(new_token, repr(result))
@@ -360,7 +360,7 @@ def test_executions_reuse_the_cached_token_and_renew_once_after_a_401(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_executions_with_an_empty_cache_fetch_one_token(
-    outbound_tls, oauth_token_server
+    outbound_tls, oauth_token_server, sqlite_readers_do_not_fail_writers
 ):
     connection = oauth_connection(oauth_token_server)
     cloud_function = resource_function(connection)
@@ -389,7 +389,7 @@ def test_concurrent_executions_with_an_empty_cache_fetch_one_token(
     ] * threads_count
     assert oauth_token_server.token_requests == 1
     (access_token,) = oauth_token_server.access_tokens
-    assert ConnectionTokenStore(connection.pk).load()["access_token"] == access_token
+    assert ConnectionTokenStore(connection.pk).load().token["access_token"] == access_token
 
 
 # Amazon Connect
@@ -488,7 +488,7 @@ def test_a_cached_token_under_a_retired_key_is_fetched_again(outbound_tls, oauth
     assert (result.ok, result.error_message) == (True, "")
     assert oauth_token_server.token_requests == 1
     (access_token,) = oauth_token_server.access_tokens
-    assert ConnectionTokenStore(connection.pk).load()["access_token"] == access_token
+    assert ConnectionTokenStore(connection.pk).load().token["access_token"] == access_token
 
 
 @pytest.mark.django_db

@@ -42,6 +42,16 @@ API_KEY_POST = {
         ("https://api.example.com/?a=1", validators.URL_HAS_QUERY_OR_FRAGMENT),
         ("https://api.example.com:99999", validators.URL_NOT_HTTPS),
         ("https://api .example.com", validators.URL_NOT_HTTPS),
+        ("https://169.254.169.254", validators.URL_PRIVATE_ADDRESS),
+        ("https://10.0.0.1/v1", validators.URL_PRIVATE_ADDRESS),
+        ("https://2130706433", validators.URL_PRIVATE_ADDRESS),
+        ("https://[::1]:8443", validators.URL_PRIVATE_ADDRESS),
+        ("https://[::169.254.169.254]", validators.URL_PRIVATE_ADDRESS),
+        ("https://[::127.0.0.1]", validators.URL_PRIVATE_ADDRESS),
+        ("https://[::10.0.0.1]", validators.URL_PRIVATE_ADDRESS),
+        ("https://[::ffff:a9fe:a9fe]", validators.URL_PRIVATE_ADDRESS),
+        ("https://[fec0::1]", validators.URL_PRIVATE_ADDRESS),
+        ("https://[64:ff9b::10.0.0.1]", validators.URL_PRIVATE_ADDRESS),
     ],
 )
 def test_base_url_must_be_https_host_port_path(base_url, message):
@@ -56,6 +66,29 @@ def test_base_url_must_be_https_host_port_path(base_url, message):
 def test_good_base_urls_pass(base_url):
     form = ConnectionForm({**API_KEY_POST, "base_url": base_url})
     assert form.is_valid(), form.errors
+
+
+def test_the_loopback_allowlist_opens_loopback_literals_only(settings):
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    for base_url in ("https://127.0.0.1:8443", "https://[::1]:8443", "https://[::ffff:127.0.0.1]"):
+        assert ConnectionForm({**API_KEY_POST, "base_url": base_url}).is_valid(), base_url
+    for base_url in ("https://[::127.0.0.1]", "https://169.254.169.254"):
+        form = ConnectionForm({**API_KEY_POST, "base_url": base_url})
+        assert form.errors["base_url"] == [validators.URL_PRIVATE_ADDRESS], base_url
+
+
+def test_token_urls_are_held_to_the_same_rule():
+    data = {
+        **API_KEY_POST,
+        "auth_type": "oauth2",
+        "client_id": "c",
+        "client_secret": MARKERS["client_secret"],
+        "token_url": "https://[::169.254.169.254]/token",
+        "refresh_url": "https://[fec0::1]/token",
+    }
+    form = ConnectionForm(data)
+    assert form.errors["token_url"] == [validators.URL_PRIVATE_ADDRESS]
+    assert form.errors["refresh_url"] == [validators.URL_PRIVATE_ADDRESS]
 
 
 def test_region_must_be_one_of_botocores_connect_regions():
@@ -255,7 +288,7 @@ def test_the_admin_shows_connections_and_their_trail_but_changes_neither(
     from tests.cloudfunctions.factories import OAuthConnectionFactory
 
     connection = OAuthConnectionFactory(base_url="https://api.example.com")
-    ConnectionTokenStore(connection.pk).save({"access_token": "TOKEN-MARKER", "expires_at": 1})
+    ConnectionTokenStore(connection.pk).save({"access_token": "TOKEN-MARKER", "expires_at": 1}, 0)
     entry = ConnectionAuditEntry.objects.create(connection_name="c", action="created")
     client.force_login(superuser)
     change = reverse("admin:cloudfunctions_connection_change", args=[connection.pk])

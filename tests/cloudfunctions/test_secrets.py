@@ -50,7 +50,9 @@ def test_exports_leave_secrets_out(all_kinds):
 
     from cloudfunctions.connections.providers import ConnectionTokenStore
 
-    ConnectionTokenStore(all_kinds[1].pk).save({"access_token": "TOKEN-MARKER-1", "expires_at": 1})
+    ConnectionTokenStore(all_kinds[1].pk).save(
+        {"access_token": "TOKEN-MARKER-1", "expires_at": 1}, 0
+    )
     out = StringIO()
     call_command("dumpdata", "cloudfunctions", stdout=out)
     exported = out.getvalue()

@@ -12,19 +12,18 @@ import zlib
 from pathlib import Path
 
 import pytest
-import requests
 import trustme
-from werkzeug import Response
+from werkzeug import Request, Response
 
-from cloudfunctions.http import errors, transport
-from cloudfunctions.http.transport import GuardedSession, OutboundError, send
+from cloudfunctions.http import connection, errors
+from cloudfunctions.http.transport import OutboundError, OutboundRequest, send
 from tests.clock import GENEROUS_SECONDS
 
 MARKER = "SECRET-MARKER-apikey-7f3a"
 
 
-def prepared(url: str, **kwargs) -> requests.PreparedRequest:
-    return requests.Request(kwargs.pop("method", "GET"), url, **kwargs).prepare()
+def prepared(url: str, *, method: str = "GET", **kwargs) -> OutboundRequest:
+    return OutboundRequest(method, url, **kwargs)
 
 
 def host_of(server) -> str:
@@ -80,14 +79,28 @@ def test_sends_over_tls_and_returns_the_response(outbound_tls, tls_httpserver):
     assert response.duration_ms > 0
 
 
-def test_guarded_session_works_as_a_requests_session(outbound_tls, tls_httpserver):
-    tls_httpserver.expect_request("/data", method="POST").respond_with_json({"ok": True})
+def test_a_body_is_sent_with_its_length_and_headers_as_given(outbound_tls, tls_httpserver):
+    seen: list[Request] = []
 
-    with GuardedSession({host_of(tls_httpserver)}) as session:
-        response = session.post(tls_httpserver.url_for("/data"), json={"x": 1})
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response('{"ok": true}', content_type="application/json")
 
-    assert response.json() == {"ok": True}
-    assert response.truncated is False
+    tls_httpserver.expect_request("/data", method="POST").respond_with_handler(handler)
+    url = tls_httpserver.url_for("/data") + "?q=a%20b+c"
+
+    response = send(
+        prepared(url, method="post", headers={"X-Thing": "yes"}, body=b'{"x": 1}'),
+        allowed_hosts={host_of(tls_httpserver)},
+    )
+
+    assert (response.status, response.body) == (200, b'{"ok": true}')
+    (received,) = seen
+    assert received.get_data() == b'{"x": 1}'
+    assert received.headers["Content-Length"] == "8"
+    assert received.headers["X-Thing"] == "yes"
+    assert "Transfer-Encoding" not in received.headers
+    assert received.query_string == b"q=a%20b+c"  # the URL is sent as built, not re-encoded
 
 
 @pytest.mark.parametrize("url", ["http://example.com/", "ftp://example.com/", "example.com/x"])
@@ -99,11 +112,8 @@ def test_only_https_is_sent_and_before_any_io(no_network, url):
     assert caught.value.message in (errors.OUTBOUND_URL_NOT_HTTPS, errors.OUTBOUND_URL_INVALID)
 
 
-def _with_url(url: str) -> requests.PreparedRequest:
-    # requests refuses to prepare some of these itself, so set the URL after preparing.
-    request = prepared("https://example.com/")
-    request.url = url
-    return request
+def _with_url(url: str) -> OutboundRequest:
+    return prepared(url)
 
 
 def test_credentials_in_the_url_are_refused(no_network):
@@ -355,10 +365,10 @@ def test_the_ca_bundle_is_loaded_once_and_again_when_replaced(
     bundle = tmp_path / "ca.pem"
     bundle.write_bytes(Path(outbound_tls.OUTBOUND_CA_BUNDLE).read_bytes())
     outbound_tls.OUTBOUND_CA_BUNDLE = str(bundle)
-    loads = transport._load_verifying_context.cache_info().misses
+    loads = connection.load_verifying_context.cache_info().misses
     for _ in range(3):
         send(prepared(tls_httpserver.url_for("/")), allowed_hosts={host_of(tls_httpserver)})
-    assert transport._load_verifying_context.cache_info().misses == loads + 1
+    assert connection.load_verifying_context.cache_info().misses == loads + 1
 
     trustme.CA().cert_pem.write_to_path(str(bundle))  # an operator swaps in another CA
     with pytest.raises(OutboundError) as caught:
@@ -515,27 +525,3 @@ def test_a_gzip_bomb_is_capped_on_decoded_bytes(outbound_tls, tls_httpserver):
 
     assert (response.body, response.truncated) == (bytes(cap), True)
     assert peak < 16 * cap
-
-
-def test_the_deadline_covers_a_connection_reused_from_the_pool(outbound_tls, tls_socket_server):
-    second_request_on_same_connection = threading.Event()
-
-    def keep_alive_then_drip(sock):
-        _read_request(sock)
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        _read_request(sock)
-        second_request_on_same_connection.set()
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-        _drip(sock, b"x" * 1000)
-
-    host = tls_socket_server(keep_alive_then_drip)
-
-    with GuardedSession({host}, deadline_seconds=1.5) as session:
-        assert session.get(f"https://{host}/fast").content == b"ok"
-        started = time.monotonic()
-        with pytest.raises(OutboundError) as caught:
-            session.get(f"https://{host}/slow")
-
-    assert second_request_on_same_connection.is_set()
-    assert caught.value.stage == "timeout"
-    assert time.monotonic() - started < GENEROUS_SECONDS

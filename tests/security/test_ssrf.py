@@ -11,7 +11,6 @@ import re
 import socket
 
 import pytest
-import requests
 
 from cloudfunctions.http import errors, transport
 from cloudfunctions.step.execution import cloud_function_execute
@@ -87,6 +86,19 @@ ADDRESSES = [
     ("https://100.100.100.200", "ssrf"),
     ("https://224.0.0.1", "ssrf"),
     ("https://127.0.0.1:22", "ssrf"),
+    # IPv4 embedded in IPv6 other than ::ffff:0:0/96, site-local and reserved (issue 13, D8).
+    ("https://[::169.254.169.254]", "ssrf"),
+    ("https://[::127.0.0.1]:{port}", "ssrf"),
+    ("https://[::7f00:1]:{port}", "ssrf"),
+    ("https://[::10.0.0.1]", "ssrf"),
+    ("https://[::ffff:0:127.0.0.1]:{port}", "ssrf"),
+    ("https://[64:ff9b:1::7f00:1]:{port}", "ssrf"),
+    ("https://[2002:7f00:1::1]:{port}", "ssrf"),
+    ("https://[2001:0:7f00:1::1]:{port}", "ssrf"),
+    ("https://[fec0::1]", "ssrf"),
+    ("https://[100::1]", "ssrf"),
+    ("https://198.18.0.1", "ssrf"),
+    ("https://240.0.0.1", "ssrf"),
     ("HTTPS://127.0.0.1:{port}", "ssrf"),
     ("http://127.0.0.1:{port}", "url"),
     ("http://api.example.com", "url"),
@@ -118,6 +130,9 @@ RESOLUTIONS = [
     ("v6-loopback.example", ["::1"]),
     ("mapped.example", ["::ffff:127.0.0.1"]),
     ("private.example", ["10.1.2.3"]),
+    ("compatible.example", ["::169.254.169.254"]),
+    ("compatible-loopback.example", ["::127.0.0.1"]),
+    ("site-local.example", ["fec0::1"]),
     ("loopback-first.example", ["127.0.0.1", PUBLIC]),
 ]
 
@@ -233,10 +248,9 @@ SENDS = [
 
 @pytest.mark.parametrize("url, allowed, stage", SENDS)
 def test_transport_refuses_before_connecting(no_loopback, trap, connects, url, allowed, stage):
-    prepared = requests.Request("GET", "https://placeholder.invalid/").prepare()
-    prepared.url = url.format(port=trap.port)
+    request = transport.OutboundRequest("GET", url.format(port=trap.port))
     with pytest.raises(transport.OutboundError) as refused:
-        transport.send(prepared, allowed_hosts={h.format(port=trap.port) for h in allowed})
+        transport.send(request, allowed_hosts={h.format(port=trap.port) for h in allowed})
     assert refused.value.stage == stage
     assert connects == []
     _assert_untouched(trap, connects)

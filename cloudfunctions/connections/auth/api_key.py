@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from requests import PreparedRequest
+from cloudfunctions.http.request import OutboundRequest
 
 
 class ApiKeyAuth:
@@ -21,19 +21,17 @@ class ApiKeyAuth:
     def __repr__(self) -> str:
         return f"<ApiKeyAuth {self.location} {self.name!r}>"
 
-    def apply(self, request: PreparedRequest) -> PreparedRequest:
+    def apply(self, request: OutboundRequest) -> OutboundRequest:
         """Add the key, replacing any header or parameter of the same name."""
         if self.location == "header":
-            request.headers[self.name] = self._value
-            return request
+            return request.with_header(self.name, self._value)
         parts = urlsplit(request.url)
         # A designer-supplied parameter of the same name must not shadow the key.
         kept = [
             p for p in parts.query.split("&") if p and unquote_plus(p.split("=")[0]) != self.name
         ]
         kept.append(urlencode({self.name: self._value}, quote_via=quote))
-        request.url = urlunsplit(parts._replace(query="&".join(kept)))
-        return request
+        return request.with_url(urlunsplit(parts._replace(query="&".join(kept))))
 
     def secrets(self) -> list[str]:
         return [self._value]

@@ -7,12 +7,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from requests import PreparedRequest
-from requests.structures import CaseInsensitiveDict
 
 from cloudfunctions import amazon_connect
 from cloudfunctions.connections.auth.base import AuthError
 from cloudfunctions.http import errors
+from cloudfunctions.http.request import OutboundRequest
 
 SERVICE = amazon_connect.SERVICE
 
@@ -42,29 +41,22 @@ class AwsSigV4Auth:
     def __repr__(self) -> str:
         return f"<AwsSigV4Auth {self.access_key_id!r} in {self.region}>"
 
-    def apply(self, request: PreparedRequest) -> PreparedRequest:
-        """Sign the request; the URL, headers and body it returns are exactly those signed."""
-        body = request.body
-        if isinstance(body, str):
-            # http.client would send text as Latin-1 while botocore hashes it as UTF-8.
-            body = body.encode()
-        if body is not None and not isinstance(body, bytes):
-            raise AuthError("config", errors.AUTH_BODY_NOT_BYTES)
-        url = _sigv4_url(request.url)
+    def apply(self, request: OutboundRequest) -> OutboundRequest:
+        """Sign the request; the URL, headers and body it returns are exactly those sent."""
+        # Framed first: Content-Length is signed, so it must be the one the transport sends.
+        framed = request.with_url(_sigv4_url(request.url)).framed()
         headers = {
-            name: value for name, value in request.headers.items() if not is_reserved_header(name)
+            name: value for name, value in framed.headers.items() if not is_reserved_header(name)
         }
         # The guarded adapter sends this very Host value; botocore would drop an explicit :443.
-        headers["Host"] = _host_header(url)
-        if body:
-            headers = {n: v for n, v in headers.items() if n.lower() != "content-length"}
-            headers["Content-Length"] = str(len(body))
-        signed = AWSRequest(method=request.method, url=url, headers=headers, data=body or b"")
+        headers["Host"] = _host_header(framed.url)
+        signed = AWSRequest(
+            method=framed.method, url=framed.url, headers=headers, data=framed.body or b""
+        )
         SigV4Auth(self._credentials, SERVICE, self.region).add_auth(signed)
-        request.url = url
-        request.headers = CaseInsensitiveDict(signed.headers.items())
-        request.body = body
-        return request
+        return OutboundRequest(
+            framed.method, framed.url, headers=dict(signed.headers.items()), body=framed.body
+        )
 
     def secrets(self) -> list[str]:
         return [self._credentials.secret_key]

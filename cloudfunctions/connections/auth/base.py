@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from requests import PreparedRequest
+from cloudfunctions.http.request import OutboundRequest
 
 
 class AuthError(Exception):
@@ -20,7 +20,7 @@ class AuthError(Exception):
 
 
 class AuthProvider(Protocol):
-    def apply(self, request: PreparedRequest) -> PreparedRequest:
+    def apply(self, request: OutboundRequest) -> OutboundRequest:
         """Return the request with credentials added, ready to send unchanged."""
 
     def secrets(self) -> list[str]:

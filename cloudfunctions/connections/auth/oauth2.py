@@ -1,24 +1,36 @@
-"""OAuth 2.0 client credentials (RFC 6749 section 4.4) with authlib over the guarded transport."""
+"""OAuth 2.0 client credentials (RFC 6749 section 4.4): token requests built by authlib and
+sent by the one outbound transport.
+
+authlib's OAuth2Session is a requests session; only its request-building parts are used here
+(the form body and the client authentication), so the token request is an OutboundRequest
+like every other, under the same rules, and no requests session exists to be guarded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import requests
-from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.client import DEFAULT_HEADERS
 from authlib.oauth2.rfc6749 import OAuth2Token
-from requests import PreparedRequest
+from authlib.oauth2.rfc6749.parameters import prepare_token_request
+from django.conf import settings
 
 from cloudfunctions.connections.auth.base import AuthError
-from cloudfunctions.http import errors
-from cloudfunctions.http.transport import GuardedMixin, host_of, retry_after_seconds
+from cloudfunctions.http import errors, transport
+from cloudfunctions.http.transport import (
+    OutboundRequest,
+    OutboundResponse,
+    host_of,
+    retry_after_seconds,
+)
 from orchestration.jsontext import JSONTextError, parse_json
 from orchestration.validators import is_ascii_digits
 
-# A token this close to expiring is renewed before use, so it does not expire on the way.
-_LEEWAY_SECONDS = 60
 # Only well-known error codes are echoed: the rest of the answer is free text a server may
 # fill with whatever it received, credentials included.
 _KNOWN_ERRORS = frozenset(
@@ -38,6 +50,8 @@ _KNOWN_ERRORS = frozenset(
 # with; every other error response is a definitive refusal (section 5.2) that a retry would
 # only repeat, and repeated bad client credentials can get the client locked out.
 _TRANSIENT_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+# How often a caller checks whether the one fetching a token (in another process) is done.
+POLL_SECONDS = 0.05
 
 
 class TokenEndpointError(AuthError):
@@ -57,23 +71,31 @@ class TokenEndpointError(AuthError):
         return f"TokenEndpointError({self.message!r}, retryable={self.retryable!r})"
 
 
-class TokenStore(Protocol):
-    def load(self) -> dict[str, Any] | None:
-        """Return the cached token, or None."""
+@dataclass(frozen=True)
+class CachedToken:
+    token: dict[str, Any] | None
+    version: int  # bumped by every stored token: what compare-and-set compares
 
-    def save(self, token: dict[str, Any]) -> None:
-        """Replace the cached token."""
+
+class TokenStore(Protocol):
+    """Where tokens are cached; no method may hold a database lock after it returns."""
+
+    def load(self) -> CachedToken:
+        """Return the cached token and its version."""
+
+    def claim(self, version: int, seconds: float) -> bool:
+        """Take the right to fetch the successor of ``version`` for ``seconds``, unless the
+        version moved on or another caller holds it; never wait."""
+
+    def save(self, token: dict[str, Any], version: int) -> bool:
+        """Store ``token`` as the successor of ``version`` and end any claim; False when
+        another token was stored first."""
+
+    def release(self, version: int) -> None:
+        """End a claim without storing a token."""
 
     def lock(self) -> AbstractContextManager[object]:
-        """Return a lock held while a token is being fetched, shared by all callers."""
-
-
-class GuardedOAuth2Session(GuardedMixin, OAuth2Session):
-    """authlib's OAuth2Session whose HTTP goes through the guarded transport."""
-
-    def __init__(self, allowed_hosts: Collection[str], **kwargs: Any):
-        OAuth2Session.__init__(self, **kwargs)
-        self._guard(allowed_hosts)
+        """Return a lock the callers of this process queue on (never a database lock)."""
 
 
 class OAuth2ClientCredentials:
@@ -88,6 +110,7 @@ class OAuth2ClientCredentials:
         store: TokenStore,
         scopes: Sequence[str] = (),
         refresh_url: str | None = None,
+        leeway: int = 60,
     ):
         self.client_id = client_id
         self._client_secret = client_secret
@@ -95,36 +118,34 @@ class OAuth2ClientCredentials:
         self.refresh_url = refresh_url or token_url
         self.scopes = list(scopes)
         self.store = store
+        self.leeway = leeway
         self._sent_access_token: str | None = None
 
     def __repr__(self) -> str:
         return f"<OAuth2ClientCredentials {self.client_id!r} at {host_of(self.token_url)}>"
 
-    def apply(self, request: PreparedRequest) -> PreparedRequest:
+    def apply(self, request: OutboundRequest) -> OutboundRequest:
         token = self._usable_token()
         self._sent_access_token = token["access_token"]
-        request.headers["Authorization"] = f"Bearer {token['access_token']}"
-        return request
+        return request.with_header("Authorization", f"Bearer {token['access_token']}")
 
     def renew(self) -> bool:
         """Replace the token the API just refused, unless another caller already did."""
-        with self.store.lock():
-            token = self.store.load()
-            if token and token["access_token"] == self._sent_access_token:
-                self.store.save(self._renewed(token))
-            elif not self._is_usable(token):
-                self.store.save(self._fetch())
+        sent = self._sent_access_token
+        self._replace(lambda token: not self._is_usable(token) or token["access_token"] == sent)
         return True
 
     def fetch_token_for_test(self) -> dict[str, Any]:
         """Fetch and cache a new token; return what it grants, without the token itself."""
         with self.store.lock():
+            version = self.store.load().version
             token = self._fetch()
-            self.store.save(token)
+            # Lost to a token stored meanwhile: that one is as fresh, and stays.
+            self.store.save(token, version)
         return {key: token[key] for key in ("token_type", "expires_in", "scope") if key in token}
 
     def secrets(self) -> list[str]:
-        token = self.store.load() or {}
+        token = self.store.load().token or {}
         # The token actually sent may differ from the stored one if another caller renewed.
         found = [
             self._client_secret,
@@ -135,21 +156,37 @@ class OAuth2ClientCredentials:
         return [value for value in found if isinstance(value, str) and value]
 
     def _usable_token(self) -> dict[str, Any]:
-        token = self.store.load()
+        token = self.store.load().token
         if self._is_usable(token):
             return token
+        return self._replace(lambda token: not self._is_usable(token))
+
+    def _replace(self, stale: Callable[[dict[str, Any] | None], bool]) -> dict[str, Any]:
+        """Return a cached token that is not stale, or fetch one: one fetch among all callers,
+        with no database lock or transaction held while it is on the network."""
+        # Long enough for a refresh and a fresh grant, each within the outbound deadline.
+        lease = 2 * settings.OUTBOUND_DEADLINE_SECONDS + 5
         with self.store.lock():
-            # Whoever held the lock before us may have fetched one already.
-            token = self.store.load()
-            if not self._is_usable(token):
-                token = self._renewed(token)
-                self.store.save(token)
+            while True:
+                cached = self.store.load()
+                if not stale(cached.token):
+                    return cached.token
+                if self.store.claim(cached.version, lease):
+                    break
+                time.sleep(POLL_SECONDS)  # another process is fetching; its lease ends it
+            try:
+                token = self._renewed(cached.token)
+            except BaseException:
+                self.store.release(cached.version)
+                raise
+            # Lost only if our lease ran out and another caller stored a token: ours is valid.
+            self.store.save(token, cached.version)
         return token
 
     def _is_usable(self, token: dict[str, Any] | None) -> bool:
         if not token or not token.get("access_token"):
             return False
-        return not OAuth2Token.from_dict(token).is_expired(leeway=_LEEWAY_SECONDS)
+        return not OAuth2Token.from_dict(token).is_expired(leeway=self.leeway)
 
     def _renewed(self, token: dict[str, Any] | None) -> dict[str, Any]:
         if token and token.get("refresh_token"):
@@ -160,36 +197,33 @@ class OAuth2ClientCredentials:
         return self._fetch()
 
     def _fetch(self) -> dict[str, Any]:
-        with self._session() as session:
-            return dict(session.fetch_token())
+        return self._token_request(self.token_url, "client_credentials")
 
     def _refresh(self, refresh_token: str) -> dict[str, Any]:
-        with self._session() as session:
-            return dict(session.refresh_token(self.refresh_url, refresh_token=refresh_token))
+        token = self._token_request(self.refresh_url, "refresh_token", refresh_token=refresh_token)
+        # RFC 6749 section 6: a server may keep the refresh token and not send it again.
+        token.setdefault("refresh_token", refresh_token)
+        return token
 
-    def _session(self) -> GuardedOAuth2Session:
-        session = GuardedOAuth2Session(
-            {host_of(self.token_url), host_of(self.refresh_url)},
-            client_id=self.client_id,
-            client_secret=self._client_secret,
-            scope=" ".join(self.scopes) or None,
-            token_endpoint=self.token_url,
-            grant_type="client_credentials",
-            # HTTP Basic: the one client authentication every server must accept (RFC 6749 2.3.1).
-            token_endpoint_auth_method="client_secret_basic",
-            leeway=_LEEWAY_SECONDS,
+    def _token_request(self, url: str, grant_type: str, **params: str) -> dict[str, Any]:
+        scope = " ".join(self.scopes)
+        body = prepare_token_request(
+            grant_type, "", **params, **({"scope": scope} if scope else {})
         )
-        session.register_compliance_hook("access_token_response", _check_token_response)
-        session.register_compliance_hook("refresh_token_response", _check_token_response)
-        return session
+        client = ClientAuth(self.client_id, self._client_secret, "client_secret_basic")
+        url, headers, body = client.prepare("POST", url, dict(DEFAULT_HEADERS), body)
+        request = OutboundRequest("POST", url, headers=headers, body=body.encode())
+        response = transport.send(request, allowed_hosts={host_of(url)})
+        data = _check_token_response(response, host_of(url))
+        # OAuth2Token turns expires_in into the expires_at the cache is judged by.
+        return dict(OAuth2Token.from_dict(data))
 
 
-def _check_token_response(response: requests.Response) -> requests.Response:
-    # Runs before authlib parses the response, whose own errors quote the full URL.
-    host = host_of(response.url)
-    status = response.status_code
+def _check_token_response(response: OutboundResponse, host: str) -> dict[str, Any]:
+    """Return the token the endpoint answered, or raise TokenEndpointError."""
+    status = response.status
     transient = status == 429 or status >= 500
-    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if transient else None
+    retry_after = retry_after_seconds(response.headers.get("retry-after")) if transient else None
 
     def refused(message: str, *, retryable: bool = transient) -> TokenEndpointError:
         return TokenEndpointError(
@@ -201,7 +235,7 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     if 300 <= status < 400:
         raise refused(errors.AUTH_TOKEN_REDIRECT.format(host=host, status=status))
     try:
-        data = parse_json(response.content)
+        data = parse_json(response.body)
     except JSONTextError:
         data = None
     if isinstance(data, dict) and "error" in data:
@@ -224,7 +258,7 @@ def _check_token_response(response: requests.Response) -> requests.Response:
         isinstance(expires_at, str) or _seconds(expires_at)
     ):
         raise refused(errors.AUTH_TOKEN_BAD_EXPIRY.format(host=host))
-    return response
+    return data
 
 
 def _seconds(value) -> bool:
