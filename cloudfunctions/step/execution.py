@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from cloudfunctions import cel
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.connections.auth.oauth2 import TokenEndpointError
@@ -255,12 +257,14 @@ def cloud_function_execute(
         request = provider.apply(built.request)
         for secret in provider.secrets():
             redact.add(secret)
-        response = transport.send(request, allowed_hosts=allowed)
+        # The step's Timeout, within the overall deadline every outbound call has.
+        deadline = _deadline(cloud_function)
+        response = transport.send(request, allowed_hosts=allowed, deadline_seconds=deadline)
         if response.status == 401 and provider.renew():
             request = provider.apply(built.request)
             for secret in provider.secrets():
                 redact.add(secret)
-            response = transport.send(request, allowed_hosts=allowed)
+            response = transport.send(request, allowed_hosts=allowed, deadline_seconds=deadline)
     except StepFailure as failure:
         return failed(failure.stage, failure.message)
     except TokenEndpointError as error:
@@ -290,6 +294,12 @@ def cloud_function_execute(
         retryable=response.status in RETRYABLE_STATUS,
         retry_after=transport.retry_after_seconds(response.headers.get("retry-after")),
     )
+
+
+def _deadline(cf: CloudFunction) -> float | None:
+    if not cf.timeout_seconds:
+        return None
+    return min(float(cf.timeout_seconds), settings.OUTBOUND_DEADLINE_SECONDS)
 
 
 def auth_hosts(connection) -> set[str]:

@@ -408,3 +408,35 @@ def test_an_outcome_row_with_an_impossible_when_is_a_problem(api):
     problems = [str(p) for p in iter_problems(cf, known_events=set())]
 
     assert problems == [f"Outcome 1 when: {outcomes.WHEN_INVALID}"]
+
+
+def test_a_steps_timeout_ends_its_call_and_routes_as_a_connection_error(api, settings):
+    import time as _time
+
+    connection, server = api
+    settings.OUTBOUND_DEADLINE_SECONDS = 15
+
+    def slow(request):
+        _time.sleep(3)
+        return Response("{}", content_type="application/json")
+
+    server.expect_request("/slow").respond_with_handler(slow)
+    process = ProcessFactory()
+    cf = _step(
+        process,
+        1,
+        "/slow",
+        event="done",
+        connection=connection,
+        outcomes=[{"when": "error", "event": "too slow"}],
+    )
+    cf.timeout_seconds = 1
+    cf.save()
+    cf.step.max_attempts = 1
+    cf.step.save()
+
+    run = _run(_deploy(process))
+
+    assert set(run.events) == {"too slow"}
+    assert run.events["too slow"]["stage"] == "timeout"
+    assert "within 1 seconds" in run.events["too slow"]["error"]
