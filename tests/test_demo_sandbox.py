@@ -15,7 +15,6 @@ import subprocess
 import sys
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 from django.contrib.auth.models import User
 from django.core.management import call_command
@@ -108,8 +107,8 @@ def test_production_refuses_to_start_the_demo_api(tmp_path):
 
 
 def _get(url: str) -> transport.OutboundResponse:
-    prepared = requests.Request("GET", url).prepare()
-    return transport.send(prepared, allowed_hosts={transport.host_of(url)})
+    request = transport.OutboundRequest("GET", url)
+    return transport.send(request, allowed_hosts={transport.host_of(url)})
 
 
 def test_loopback_is_admitted_for_the_named_host_and_port_only(

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import re
 
-from django.contrib.auth.models import Group
 from django.core.management import call_command
 from playwright.sync_api import expect
 
 from cloudfunctions.demo import DEMO_PROCESS, DEMO_USERS
-from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS
+from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS, role_group
 from tests.browser.conftest import sign_in
 from tests.demo_api import *  # noqa: F403  (the demo_api and demo_api_settings fixtures)
 
@@ -22,7 +21,7 @@ from tests.demo_api import *  # noqa: F403  (the demo_api and demo_api_settings 
 def test_the_designer_tests_the_demo_step_and_sees_it_succeed(page, live_server, demo_api_settings):
     # The roles' groups come from a migration, which a live server's flush has emptied.
     for role in (DESIGNERS, CONNECTION_ADMINS):
-        Group.objects.get_or_create(name=role)
+        role_group(role)
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     username, password, _ = DEMO_USERS[0]
     page.set_viewport_size({"width": 1100, "height": 900})

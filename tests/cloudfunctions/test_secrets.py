@@ -73,7 +73,9 @@ def test_a_dump_of_the_whole_database_works_and_leaves_secrets_out(all_kinds, se
 
     settings.DEBUG = True  # demo data is refused outside development
     call_command("seed_demo")
-    ConnectionTokenStore(all_kinds[1].pk).save({"access_token": "TOKEN-MARKER-2", "expires_at": 1})
+    ConnectionTokenStore(all_kinds[1].pk).save(
+        {"access_token": "TOKEN-MARKER-2", "expires_at": 1}, 0
+    )
     out = StringIO()
     call_command("dumpdata", stdout=out)  # no arguments: every app, django_rq's among them
     exported = out.getvalue()
