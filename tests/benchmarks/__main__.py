@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-NAMES = ("pages", "execution", "engine")
+NAMES = ("pages", "execution", "engine", "redaction")
 
 
 def main(argv: list[str]) -> int:
@@ -20,9 +20,14 @@ def main(argv: list[str]) -> int:
     from django.db import connection
     from django.test.utils import setup_test_environment, teardown_test_environment
 
-    from tests.benchmarks import bench_engine, bench_execution, bench_pages
+    from tests.benchmarks import bench_engine, bench_execution, bench_pages, bench_redaction
 
-    modules = {"pages": bench_pages, "execution": bench_execution, "engine": bench_engine}
+    modules = {
+        "pages": bench_pages,
+        "execution": bench_execution,
+        "engine": bench_engine,
+        "redaction": bench_redaction,
+    }
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
