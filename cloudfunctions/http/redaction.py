@@ -3,24 +3,24 @@
 An API may echo what it received in any spelling: raw, percent-encoded, JSON- or HTML-escaped,
 base64 at any byte offset (inside a longer encoded run), hex, line-wrapped, or a mix of these.
 Rather than list every spelling of every secret, the text is *decoded* into a few views
-(one decoder, or two in a row), the plain forms of each secret (the text, its base64 runs,
-its hex) are found in every view, and each hit is mapped back to the span of the original
-text it came from, which is masked.
+(cloudfunctions.http.decoded), the plain forms of each secret (the text, its base64 runs, its
+hex) are found in every view, and each hit is mapped back to the span of the original text it
+came from, which is masked.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import html
 import math
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from cloudfunctions.http import decoded
 from orchestration import log_filters
 
 MASK = "••••••"
@@ -32,136 +32,12 @@ MIN_CUT_PREFIX = 4
 # Separates the strings of a structure searched in one pass; JSON text cannot hold it.
 _SEP = "\x00"
 
-_JSON_ESCAPE = re.compile(
-    r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\([\\/\"'bfnrt])"
-)
-_SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-# One UTF-8 character, percent-encoded; a stray escape stands for a byte that is not text.
-_PERCENT = re.compile(
-    r"%(?:[0-7][0-9a-fA-F]|[c-dC-D][0-9a-fA-F]%[89abAB][0-9a-fA-F]"
-    r"|[eE][0-9a-fA-F](?:%[89abAB][0-9a-fA-F]){2}|[fF][0-7](?:%[89abAB][0-9a-fA-F]){3}"
-    r"|[0-9a-fA-F]{2})"
-)
-_PERCENT_PLUS = re.compile(_PERCENT.pattern + r"|\+")
-_ENTITY = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,7}|[A-Za-z][A-Za-z0-9]{1,31});?")
-_LINE_BREAK = re.compile(r"[\r\n]+")
+# The most characters one character of a secret takes when escaped twice ("&amp;#x10FFFF;").
+_WIDEST_ESCAPE = 16
 # A text cut inside an escape: the start of an escape that a decoder cannot read yet.
 _PARTIAL_ESCAPE = re.compile(
     r"(?:%[0-9a-fA-F]?|\\(?:u[0-9a-fA-F]{0,3}|x[0-9a-fA-F]?)?|&#?[xX]?[0-9A-Za-z]{0,31})\Z"
 )
-
-
-def _json_token(match: re.Match) -> str:
-    high, low, code, byte, short = match.groups()
-    if high:
-        return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + int(low, 16) - 0xDC00)
-    if code or byte:
-        return chr(int(code or byte, 16))
-    return _SHORT_ESCAPES.get(short, short)
-
-
-def _percent_token(match: re.Match) -> str:
-    token = match.group()
-    if token == "+":
-        return " "
-    return bytes.fromhex(token.replace("%", "")).decode("utf-8", "replace")
-
-
-def _entity_token(match: re.Match) -> str:
-    try:
-        return html.unescape(match.group())
-    except (ValueError, OverflowError):
-        return match.group()
-
-
-# name: (what may need decoding, token pattern, decoded text of one token)
-_DECODERS: dict[str, tuple[str, re.Pattern, Callable[[re.Match], str] | str]] = {
-    "json": ("\\", _JSON_ESCAPE, _json_token),
-    "percent": ("%", _PERCENT, _percent_token),
-    "form": ("+", _PERCENT_PLUS, _percent_token),
-    "html": ("&", _ENTITY, _entity_token),
-    # Taken out with str.replace: pretty-printed answers hold very many line breaks.
-    "lines": ("\n\r", _LINE_BREAK, ""),
-}
-
-
-class _View:
-    """A decoded text, and where each of its spans came from in the text it decodes.
-
-    The decoded text is made in one pass; where its spans came from is worked out only
-    when a secret is found in it, which is rare.
-    """
-
-    def __init__(self, text: str, decoder: str, parent: _View | None):
-        _, self._pattern, self._decode = _DECODERS[decoder]
-        self._source = text
-        self.parent = parent
-        if decoder == "lines":
-            self.text = text.replace("\r", "").replace("\n", "")
-        else:
-            self.text = self._pattern.sub(self._decode, text)
-        self._map: tuple[list[int], list[int], list[int], list[int]] | None = None
-
-    def _tokens(self) -> tuple[list[int], list[int], list[int], list[int]]:
-        """Per token: its start and end in the decoded text and in the text it decodes."""
-        if self._map is None:
-            starts, ends, raw_starts, raw_ends = [], [], [], []
-            shift = 0  # decoded position minus source position so far
-            for match in self._pattern.finditer(self._source):
-                start, end = match.span()
-                decode = self._decode
-                length = len(decode if isinstance(decode, str) else decode(match))
-                starts.append(start + shift)
-                ends.append(start + shift + length)
-                raw_starts.append(start)
-                raw_ends.append(end)
-                shift += length - (end - start)
-            self._map = starts, ends, raw_starts, raw_ends
-        return self._map
-
-    def raw_span(self, start: int, end: int) -> tuple[int, int]:
-        """Return the span of the original text that decodes to text[start:end]."""
-        starts, ends, raw_starts, raw_ends = self._tokens()
-        j = bisect_right(starts, start) - 1
-        if j < 0:
-            raw_start = start
-        elif start < ends[j]:
-            raw_start = raw_starts[j]
-        else:
-            raw_start = raw_ends[j] + start - ends[j]
-        j = bisect_right(starts, end - 1) - 1
-        if j < 0:
-            raw_end = end
-        elif end - 1 < ends[j]:
-            raw_end = raw_ends[j]
-        else:
-            raw_end = raw_ends[j] + end - ends[j]
-        if self.parent is not None:
-            return self.parent.raw_span(raw_start, raw_end)
-        return raw_start, raw_end
-
-
-def _views(text: str) -> list[tuple[str, _View | None]]:
-    """Return the text itself and every decoding of it: one decoder, or two in a row (line
-    breaks, which only wrap base64 and hex, are taken out last)."""
-    views: list[tuple[str, _View | None]] = [(text, None)]
-    for first, (trigger, _, _) in _DECODERS.items():
-        if not any(char in text for char in trigger):
-            continue
-        view = _View(text, first, None)
-        if view.text == text:
-            continue
-        views.append((view.text, view))
-        if first == "lines":
-            continue
-        for second, (trigger2, _, _) in _DECODERS.items():
-            if second == first or not any(char in view.text for char in trigger2):
-                continue
-            inner = _View(view.text, second, view)
-            if inner.text != view.text:
-                views.append((inner.text, inner))
-    return views
 
 
 def _base64_runs(data: bytes) -> set[str]:
@@ -268,13 +144,13 @@ class Redactor:
         found: list[tuple[int, int]] = []
         if not forms or not text:
             return found
-        for decoded, view in _views(text):
+        for plain, view in decoded.views(text):
             for form in forms:
-                at = decoded.find(form)
+                at = plain.find(form)
                 while at >= 0:
                     end = at + len(form)
                     found.append(view.raw_span(at, end) if view else (at, end))
-                    at = decoded.find(form, end)
+                    at = plain.find(form, end)
         return _merged(found)
 
     def text(self, value: str) -> str:
@@ -287,19 +163,26 @@ class Redactor:
         """Mask a text cut off at a size cap, where a secret may end half-way: the start of
         one at the very end is masked too, in whatever spelling it was on its way."""
         value = self.text(value)
+        if not self._forms:
+            return value
         partial = _PARTIAL_ESCAPE.search(value)
         whole = value[: partial.start()] if partial else value
-        cut = len(whole)
-        for decoded, view in _views(whole):
+        # Only the end can hold a start: as far back as the longest form, every character
+        # of it escaped twice, could reach.
+        window = max(map(len, self._forms)) * _WIDEST_ESCAPE + len(_PARTIAL_ESCAPE.pattern)
+        skipped = max(0, len(whole) - window)
+        tail = whole[skipped:]
+        cut = len(tail)
+        for plain, view in decoded.views(tail):
             for form in self._forms:
-                for length in range(min(len(form) - 1, len(decoded)), MIN_CUT_PREFIX - 1, -1):
-                    if decoded.endswith(form[:length]):
-                        start = len(decoded) - length
-                        cut = min(cut, view.raw_span(start, len(decoded))[0] if view else start)
+                for length in range(min(len(form) - 1, len(plain)), MIN_CUT_PREFIX - 1, -1):
+                    if plain.endswith(form[:length]):
+                        start = len(plain) - length
+                        cut = min(cut, view.raw_span(start, len(plain))[0] if view else start)
                         break
-        if cut == len(whole):
+        if cut == len(tail):
             return value
-        return whole[:cut] + MASK
+        return whole[: skipped + cut] + MASK
 
     def __call__(self, value: Any) -> Any:
         """Return value with every secret masked in its strings, keys and numbers; containers
