@@ -62,6 +62,11 @@ _DECODERS: dict[str, tuple[str, re.Pattern, Callable[[re.Match], str] | str]] = 
         re.compile(f"{_JSON_ESCAPE.pattern}|{_PERCENT.pattern}|{_ENTITY.pattern}"),
         _token,
     ),
+    # Each kind alone as well: undoing "\\/" in an HTML-escaped echo would spoil a secret
+    # that holds a backslash.
+    "json": ("\\", _JSON_ESCAPE, _token),
+    "percent": ("%", _PERCENT, _token),
+    "html": ("&", _ENTITY, _token),
     "form": ("+", _PERCENT_PLUS, _token),
     # Taken out with str.replace: pretty-printed answers hold very many line breaks.
     "lines": ("\n\r", _LINE_BREAK, ""),
@@ -126,7 +131,8 @@ class View:
 
 def views(text: str) -> list[tuple[str, View | None]]:
     """Return the text itself and its decodings: escapes undone once and twice (JSON shown
-    in HTML), "+" read as a space, and line breaks (which wrap base64 and hex) taken out."""
+    in HTML), each kind alone, "+" read as a space, and line breaks (which wrap base64 and
+    hex) taken out."""
     views: list[tuple[str, View | None]] = [(text, None)]
 
     def add(source: str, parent: View | None, decoder: str) -> View | None:
@@ -144,6 +150,10 @@ def views(text: str) -> list[tuple[str, View | None]]:
         add(once.text, once, "lines")
         if twice is not None:
             add(twice.text, twice, "lines")
+    kinds = [kind for kind in ("json", "percent", "html") if _DECODERS[kind][0] in text]
+    if len(kinds) > 1:  # else the one kind is what "escapes" undid
+        for kind in kinds:
+            add(text, None, kind)
     add(text, None, "form")
     add(text, None, "lines")
     return views

@@ -305,7 +305,7 @@ def cloud_function_execute(
             prepared = provider.apply(built.prepared.copy())
             _add_credentials(redact, provider, prepared)
             response = transport.send(prepared, allowed_hosts=allowed)
-        # Inside the try: an answer the capture cannot handle fails the step, clearly.
+        # Inside the try: should capturing ever fail, the step fails (logged), never a 500.
         payload = capture(response, redact)
     except StepFailure as failure:
         return failed(failure.stage, failure.message)

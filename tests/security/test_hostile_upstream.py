@@ -185,6 +185,15 @@ def upstream(outbound_tls, tls_httpserver, oauth_token_server):
     shape="json document",
     cut=None,
 )
+@example(  # found exploring: "\\/" in an HTML-escaped echo is a backslash, not JSON
+    kind="header key",
+    secret="99999<\\/",
+    encoding="HTML",
+    offset=0,
+    content_type="application/json",
+    shape="json document",
+    cut=None,
+)
 @example(  # S4: a numeric key echoed as a JSON number, int and float
     kind="query key",
     secret="4815162342",
