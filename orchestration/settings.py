@@ -237,13 +237,19 @@ AMAZON_CONNECT_ENDPOINT_OVERRIDE = env.str("AMAZON_CONNECT_ENDPOINT_OVERRIDE", d
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Masks the secrets of calls in flight and credential-shaped text in every record.
+    "filters": {"secrets": {"()": "orchestration.log_filters.SecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # cel-python logs whole activations (context variables) at DEBUG and ERROR.
     "loggers": {
         "celpy": {"level": "CRITICAL", "propagate": False},
-        # urllib3 logs request lines, query strings (API keys) included, at DEBUG.
-        "urllib3": {"level": "INFO"},
+        # urllib3 quotes whole URLs, query strings (API keys) included, in its DEBUG request
+        # lines and in its WARNING "Failed to parse headers (url=...)"; requests and authlib
+        # log URLs and tokens at DEBUG. What the app needs to know, it logs itself.
+        "urllib3": {"level": "ERROR"},
+        "requests": {"level": "ERROR"},
+        "authlib": {"level": "ERROR"},
     },
 }
 

@@ -7,10 +7,15 @@ from django import forms
 from cloudfunctions import amazon_connect
 from cloudfunctions.connections import messages
 from cloudfunctions.http.headers import HEADER_NAME, HEADERS_SET_WHEN_SENT
+from cloudfunctions.http.redaction import MIN_SECRET_LENGTH
 from cloudfunctions.models import Connection, shown_host
 
 Provider = Connection.Provider
 AuthType = Connection.AuthType
+
+# A shorter secret could not be masked where an API echoes it without corrupting the
+# capture (every "a" of it masked), and is guessed in no time anyway.
+SECRET_TOO_SHORT = "{label}: use at least {min} characters; a shorter secret cannot be kept safe."
 
 # Which plain and secret fields each configuration needs.
 REQUIRED_FIELDS = {
@@ -135,6 +140,10 @@ class ConnectionForm(forms.ModelForm):
                 self.add_error(
                     "api_key_name", messages.API_KEY_HEADER_NAME_RESERVED.format(name=header)
                 )
+        for name, label in Connection.SECRET_FIELDS.items():
+            typed = cleaned.get(name) or ""
+            if typed and len(typed) < MIN_SECRET_LENGTH and name not in self.errors:
+                self.add_error(name, SECRET_TOO_SHORT.format(label=label, min=MIN_SECRET_LENGTH))
         cleared = set(cleaned.get("clear_secrets") or ())
         moved_to = self._new_host(cleaned)
         for name in REQUIRED_SECRETS[config]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,15 @@ TOKEN_RECEIVED = "Token received from {host} ({details})."
 REACHED = "{host} answered HTTP {status}."
 CREDENTIALS_REFUSED = "{host} refused the credentials (HTTP {status})."
 TEST_CRASHED = "The test failed unexpectedly; the details are in the server log."
+# What a grant's fields look like (RFC 6749 sections 5.1 and 3.3): a token type is one word,
+# a scope is scope tokens separated by spaces; anything else is not shown.
+GRANT_SHAPES = {
+    "token_type": re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}"),
+    "expires_in": re.compile(r"[0-9]{1,10}"),
+    "scope": re.compile(
+        r"[\x21\x23-\x5b\x5d-\x7e]{1,100}(?: [\x21\x23-\x5b\x5d-\x7e]{1,100}){0,19}"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -38,11 +48,29 @@ def _list_instances_path() -> str:
     return amazon_connect.service_model().operation_model("ListInstances").http["requestUri"]
 
 
+def _grant_details(grant: dict, redact: Redactor) -> str:
+    """Describe a grant by the fields that have their expected shape, secrets masked.
+
+    A token endpoint may echo what it received in any field (the Basic header with the
+    client secret in token_type, the access token in scope): the rest is left out.
+    """
+    shown = []
+    for key, shape in GRANT_SHAPES.items():
+        value = grant.get(key)
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if text and shape.fullmatch(text):
+            # Each word on its own too: a short token is masked only where it is whole.
+            words = redact.text(text).split(" ")
+            shown.append(f"{key} {' '.join(redact.text(word) for word in words)}")
+    return ", ".join(shown) or "no details"
+
+
 def _probe(connection: Connection) -> tuple[bool, str, int | None]:
     provider = auth_for(connection)
     if connection.auth_type == Connection.AuthType.OAUTH2 and not connection.is_amazon_connect:
         grant = provider.fetch_token_for_test()
-        details = ", ".join(f"{key} {value}" for key, value in grant.items()) or "no details"
+        # The token just fetched is in play too: the grant may echo it.
+        details = _grant_details(grant, Redactor(provider.secrets()))
         token_host = transport.host_of(connection.token_url)
         return True, TOKEN_RECEIVED.format(host=token_host, details=details), None
     base = connection.endpoint.rstrip("/")

@@ -47,6 +47,8 @@ BODY_NOT_JSON = "Body: not valid JSON ({msg} at line {line}, column {column})."
 BODY_NOT_OBJECT = "Body: the CEL expression must evaluate to a map or a list."
 BODY_NOT_FINITE = "Body: NaN and infinite numbers cannot be sent as JSON."
 HTTP_ERROR = "{host} answered HTTP {status}."
+# Captured JSON nested deeper than this is kept as text (pages and CEL walk captures).
+CAPTURE_MAX_DEPTH = 64
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 # Names the idempotency tokens derived from attempt keys; never change it, or
 # a retry that spans a deploy would send a new token and could be applied twice.
@@ -199,8 +201,37 @@ def _shown(request: OutboundRequest, redact: Redactor) -> dict:
     )
 
 
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Return whether containers nest in value more than limit levels, without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _parsed(text: str) -> tuple[bool, Any]:
+    """Return (True, value) when text is JSON of at most CAPTURE_MAX_DEPTH levels."""
+    if not text.strip():
+        return False, None
+    try:
+        value = parse_json(text)
+    except JSONTextError:
+        return False, None
+    # Deeper answers are kept as text: pages, storage and CEL all walk what is captured.
+    return (False, None) if _nests_deeper(value, CAPTURE_MAX_DEPTH) else (True, value)
+
+
 def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
-    """Turn a response into the completion event's payload, secrets masked."""
+    """Turn a response into the completion event's payload, secrets masked.
+
+    Whatever the content type says, JSON is masked as JSON (every string, key and number)
+    and as text (every spelling); a JSON content type makes the body the parsed value.
+    """
     content_type = response.headers.get("content-type", "")
     # A cut answer may end inside a character: leave those bytes out rather than show a
     # U+FFFD there, behind which the start of a secret would go unrecognised.
@@ -208,21 +239,31 @@ def capture(response: transport.OutboundResponse, redact: Redactor) -> dict:
     text = decoder.decode(response.body, final=not response.truncated)
     # NUL cannot be stored in PostgreSQL text or JSON; binary answers carry plenty.
     text = text.replace("\x00", "\ufffd")
-    body: Any = redact.cut_text(text) if response.truncated else text
-    if "json" in content_type and not response.truncated:
-        try:
-            body = parse_json(text) if text.strip() else None
-        except JSONTextError:
-            body = text  # malformed or absurdly nested: the designer sees the text
-    return redact(
-        {
-            "status": response.status,
-            "headers": {k: v.replace("\x00", "\ufffd") for k, v in response.headers.items()},
-            "body": body,
-            "duration_ms": round(response.duration_ms, 1),
-            "truncated": response.truncated,
-        }
-    )
+    if response.truncated:
+        body: Any = redact.cut_text(text)
+    else:
+        is_json, value = _parsed(text)
+        if is_json and "json" in content_type:
+            body = redact(value)
+        else:
+            body = redact.text(text)
+            if is_json:
+                still_json, left = _parsed(body)
+                if not still_json or redact(left) != left:
+                    # A secret the text search did not see (a number spelled 1.2e7, say),
+                    # or a mask across the syntax: show the parsed answer, masked.
+                    body = redact.text(json.dumps(redact(value), ensure_ascii=False))
+            elif not text.strip() and "json" in content_type:
+                body = None
+    return {
+        "status": response.status,
+        "headers": redact.headers(
+            {k: v.replace("\x00", "\ufffd") for k, v in response.headers.items()}
+        ),
+        "body": body,
+        "duration_ms": round(response.duration_ms, 1),
+        "truncated": response.truncated,
+    }
 
 
 def cloud_function_execute(
@@ -255,16 +296,16 @@ def cloud_function_execute(
         shown = _shown(built.request, redact)
         allowed = auth_hosts(cloud_function.connection)
         request = provider.apply(built.request)
-        for secret in provider.secrets():
-            redact.add(secret)
+        _add_credentials(redact, provider, request)
         # The step's Timeout, within the overall deadline every outbound call has.
         deadline = _deadline(cloud_function)
         response = transport.send(request, allowed_hosts=allowed, deadline_seconds=deadline)
         if response.status == 401 and provider.renew():
             request = provider.apply(built.request)
-            for secret in provider.secrets():
-                redact.add(secret)
+            _add_credentials(redact, provider, request)
             response = transport.send(request, allowed_hosts=allowed, deadline_seconds=deadline)
+        # Inside the try: should capturing ever fail, the step fails (logged), never a 500.
+        payload = capture(response, redact)
     except StepFailure as failure:
         return failed(failure.stage, failure.message)
     except TokenEndpointError as error:
@@ -282,7 +323,6 @@ def cloud_function_execute(
         # Never let a surprise leave a run hanging or reach a page.
         log_unexpected(logger, f"Cloud function {cloud_function.pk} failed", exc)
         return failed("internal", INTERNAL_ERROR)
-    payload = capture(response, redact)
     ok = response.status < 400
     return StepResult(
         ok=ok,
@@ -300,6 +340,14 @@ def _deadline(cf: CloudFunction) -> float | None:
     if not cf.timeout_seconds:
         return None
     return min(float(cf.timeout_seconds), settings.OUTBOUND_DEADLINE_SECONDS)
+
+
+def _add_credentials(redact: Redactor, provider, request: OutboundRequest) -> None:
+    """Register every credential in play: the provider's, and the Authorization value sent."""
+    for secret in provider.secrets():
+        redact.add(secret)
+    sent = (v for name, v in request.headers.items() if name.lower() == "authorization")
+    redact.add_authorization(next(sent, None))
 
 
 def auth_hosts(connection) -> set[str]:

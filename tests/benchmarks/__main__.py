@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-NAMES = ("pages", "execution", "engine", "cel")
+NAMES = ("pages", "execution", "engine", "cel", "redaction")
 
 
 def main(argv: list[str]) -> int:
@@ -20,13 +20,20 @@ def main(argv: list[str]) -> int:
     from django.db import connection
     from django.test.utils import setup_test_environment, teardown_test_environment
 
-    from tests.benchmarks import bench_cel, bench_engine, bench_execution, bench_pages
+    from tests.benchmarks import (
+        bench_cel,
+        bench_engine,
+        bench_execution,
+        bench_pages,
+        bench_redaction,
+    )
 
     modules = {
         "pages": bench_pages,
         "execution": bench_execution,
         "engine": bench_engine,
         "cel": bench_cel,
+        "redaction": bench_redaction,
     }
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)

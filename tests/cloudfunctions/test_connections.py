@@ -128,9 +128,9 @@ def test_edit_form_never_renders_the_secret_and_blank_keeps_it(admin_client_):
 def test_replacing_and_clearing_a_secret(admin_client_):
     connection = ApiKeyConnectionFactory()
     url = reverse("connection-edit", args=[connection.pk])
-    admin_client_.post(url, {**API_KEY_POST, "name": connection.name, "api_key_value": "new-one"})
+    admin_client_.post(url, {**API_KEY_POST, "name": connection.name, "api_key_value": "new-one-1"})
     connection.refresh_from_db()
-    assert connection.api_key_value == "new-one"
+    assert connection.api_key_value == "new-one-1"
     response = admin_client_.post(
         url,
         {
@@ -143,7 +143,7 @@ def test_replacing_and_clearing_a_secret(admin_client_):
     assert response.status_code == 200  # refused: an API key connection needs its value
     assert "it has not been set yet" in response.content.decode()
     connection.refresh_from_db()
-    assert connection.api_key_value == "new-one"
+    assert connection.api_key_value == "new-one-1"
 
 
 def test_switching_auth_type_drops_the_other_schemes_secret(admin_client_):
@@ -157,14 +157,14 @@ def test_switching_auth_type_drops_the_other_schemes_secret(admin_client_):
             "base_url": "https://api.example.com",
             "auth_type": "oauth2",
             "client_id": "abc",
-            "client_secret": "s3",
+            "client_secret": "s3-secret",
             "token_url": "https://auth.example.com/token",
         },
     )
     assert response.status_code == 302
     connection.refresh_from_db()
     assert connection.api_key_value is None
-    assert connection.client_secret == "s3"
+    assert connection.client_secret == "s3-secret"
 
 
 def test_create_records_audit_with_field_names_only(admin_client_, admin_user):
@@ -226,7 +226,7 @@ def test_provider_switch_rerenders_fields_through_htmx(admin_client_):
     assert "errorlist" not in html
 
 
-@pytest.mark.parametrize("value", ["line\nbreak", "zoë-key"])
+@pytest.mark.parametrize("value", ["line\nbreak", "zoë-api-key"])
 def test_a_header_api_key_must_be_sendable(value):
     form = ConnectionForm({**API_KEY_POST, "api_key_value": value})
     assert form.errors["api_key_value"] == [messages.HEADER_VALUE_UNSENDABLE]

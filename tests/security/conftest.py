@@ -13,6 +13,14 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # One pytest session per process: the summary reads what this run recorded.
 _OUTCOMES: dict[str, str] = {}
 _LEAKS: list[tuple[str, int]] = []
+# The hostile-upstream family: spellings of secrets echoed back, and how many came through.
+_HOSTILE = {"spellings": 0, "leaked": 0}
+
+
+def tally_spellings(generated: int, leaked: int) -> None:
+    """Count echoed spellings of secrets, and those found again, for the summary line."""
+    _HOSTILE["spellings"] += generated
+    _HOSTILE["leaked"] += leaked
 
 
 def pytest_runtest_logreport(report):
@@ -39,9 +47,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     cases = sum(1 for outcome in outcomes.values() if outcome != "skipped")
     passed = sum(1 for outcome in outcomes.values() if outcome == "passed")
     leaked = sum(hits for _, hits in _LEAKS)
-    terminalreporter.write_line(
-        f"security: {cases} cases, {passed} refused or handled, {leaked} secrets leaked"
-    )
+    line = f"security: {cases} cases, {passed} refused or handled, {leaked} secrets leaked"
+    if _HOSTILE["spellings"]:
+        line += (
+            f"; hostile upstream: {_HOSTILE['spellings']} spellings generated,"
+            f" {_HOSTILE['leaked']} leaked"
+        )
+    terminalreporter.write_line(line)
 
 
 @pytest.fixture
