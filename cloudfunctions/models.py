@@ -171,6 +171,9 @@ class CloudFunction(models.Model):
     completion_event = models.OneToOneField(
         CompletionEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="emitter"
     )
+    # What the designer typed where the form refused it ({"new_event_name": "…"}): kept,
+    # shown again with its problem on reload, and applied by the next Save that passes.
+    draft = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.name or self.step.name

@@ -5,7 +5,9 @@ from django.urls import reverse
 
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.step.checks import iter_problems
+from cloudfunctions.step.editor import SAVED, SAVED_WITH_PROBLEMS
 from orchestration.models import CompletionEvent
+from orchestration.validators import EVENT_NAME_INVALID
 from tests import factories as user_factories
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -13,6 +15,7 @@ from tests.cloudfunctions.factories import (
     EventFactory,
     StepFactory,
 )
+from tests.cloudfunctions.step.page import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -145,16 +148,18 @@ def test_keys_must_be_unique():
 def test_new_event_name_must_be_unique_and_valid(designer_client):
     step = StepFactory()
     EventFactory(process=step.process, name="charge.created")
-    response = designer_client.post(_url(step), _post(step, ApiKeyConnectionFactory()))
+    response = designer_client.post(_url(step), _post(step, ApiKeyConnectionFactory()), follow=True)
     assert "already exists" in response.content.decode()
     assert CompletionEvent.objects.filter(process=step.process).count() == 1
     # The rest was saved all the same, and what was typed is still in the form.
     assert CloudFunction.objects.get(step=step).uri == '"/v1/charges"'
     assert 'value="charge.created"' in response.content.decode()
     response = designer_client.post(
-        _url(step), _post(step, ApiKeyConnectionFactory(), new_event_name="bad name!", revision=1)
+        _url(step),
+        _post(step, ApiKeyConnectionFactory(), new_event_name="bad\tname", revision=1),
+        follow=True,
     )
-    assert "Use 1–100 letters" in response.content.decode()
+    assert EVENT_NAME_INVALID in response.content.decode()
 
 
 def test_second_save_of_the_same_revision_is_refused_and_input_kept(client, designer_client):
@@ -191,7 +196,7 @@ def test_a_save_after_one_that_needed_attention_keeps_the_event_it_created(desig
     step = StepFactory()
     connection = ApiKeyConnectionFactory()
     data = _post(step, connection, name="n" * 300, new_event_name="charge.created")
-    first = designer_client.post(_url(step), data)
+    first = designer_client.post(_url(step), data, follow=True)
     assert first.status_code == 200 and "need attention" in first.content.decode()
     event = step.process.events.get(name="charge.created")
     step.refresh_from_db()
@@ -205,7 +210,7 @@ def test_a_save_after_one_that_needed_attention_keeps_the_event_it_created(desig
     assert step.process.events.count() == 1
     other = StepFactory(process=step.process)  # another step may not take it by name
     taken = designer_client.post(
-        _url(other), _post(other, connection, new_event_name="charge.created")
+        _url(other), _post(other, connection, new_event_name="charge.created"), follow=True
     )
     assert "already exists; pick it instead" in taken.content.decode()
 
@@ -277,7 +282,7 @@ def test_attempts_are_set_per_step(designer_client):
     step.refresh_from_db()
     assert step.max_attempts == 5
     response = designer_client.post(
-        _url(step), _post(step, ApiKeyConnectionFactory(), max_attempts=99)
+        _url(step), _post(step, ApiKeyConnectionFactory(), max_attempts=99), follow=True
     )
     assert "Ensure this value is less than or equal to 10" in response.content.decode()
     step.refresh_from_db()
@@ -348,3 +353,118 @@ def test_add_row_without_javascript_keeps_what_was_typed_and_saves_nothing(desig
     assert 'name="headers-TOTAL_FORMS" value="2"' in html and 'id="id_headers-1-key"' in html
     assert "&quot;/v1/typed&quot;" in html
     assert not CloudFunction.objects.filter(step=step).exists()
+
+
+def _shown_rows(data: dict, prefix: str) -> list[tuple[str, str]]:
+    """The rows a page's form submits, in their order, without removed or empty ones."""
+    total = int(data[f"{prefix}-TOTAL_FORMS"])
+    rows = []
+    for i in range(total):
+        key, value = data.get(f"{prefix}-{i}-key", ""), data.get(f"{prefix}-{i}-value", "")
+        if f"{prefix}-{i}-DELETE" in data or not (key or value):
+            continue
+        rows.append((int(data.get(f"{prefix}-{i}-ORDER") or 0), key, value))
+    return [(key, value) for _, key, value in sorted(rows, key=lambda r: r[0])]
+
+
+@pytest.fixture
+def echo_api(outbound_tls, tls_httpserver):
+    """A real TLS API on loopback that answers with the headers it received."""
+    seen: list[dict[str, str]] = []
+
+    def echo(request):
+        from werkzeug import Response
+
+        seen.append({k.lower(): v for k, v in request.headers.items()})
+        return Response('{"ok": true}', 200, content_type="application/json")
+
+    tls_httpserver.expect_request("/echo").respond_with_handler(echo)
+    connection = ApiKeyConnectionFactory(base_url=tls_httpserver.url_for("/").rstrip("/"))
+    return connection, seen
+
+
+REDRAWS = ["save_with_problems", "test", "import_curl", "add_row_query", "add_row_headers"]
+
+
+@pytest.mark.parametrize("action", REDRAWS)
+def test_every_row_survives_a_redrawn_form_and_a_second_save(designer_client, echo_api, action):
+    # The rows-lost defect: a redrawn form posted its rows as extra forms while the stored
+    # rows were the formset's initial data, so rows equal to the stored ones were dropped.
+    connection, _ = echo_api
+    step = StepFactory()
+    designer_client.post(_url(step), _post(step, connection, method="GET", uri='"/echo"'))
+    step.refresh_from_db()
+    data = _post(step, connection, method="GET", uri='"/echo"')
+    if action == "save_with_problems":
+        data["new_event_name"] = "bad\tname"
+    elif action == "import_curl":
+        data["_action"] = action
+        data["curl"] = (
+            f"curl '{connection.base_url}/echo?environment=production' "
+            "-H 'Content-Type: application/json'"
+        )
+    else:
+        data["_action"] = action
+    page = designer_client.post(_url(step), data, follow=True)
+    assert page.status_code == 200
+    shown = form_data(page.content.decode())
+    assert _shown_rows(shown, "query") == [('"environment"', '"production"')]
+    assert _shown_rows(shown, "headers") == [('"Content-Type"', '"application/json"')]
+    stored = form_data(designer_client.get(_url(step)).content.decode())
+    assert _shown_rows(stored, "query") == [('"environment"', '"production"')]
+    assert _shown_rows(stored, "headers") == [('"Content-Type"', '"application/json"')]
+    shown.pop("_action", None)
+    shown["new_event_name"] = "charge.done"
+    saved = designer_client.post(_url(step), shown, follow=True)
+    assert SAVED in saved.content.decode()
+    cf = CloudFunction.objects.get(step=step)
+    assert cf.query_params == [{"key": '"environment"', "value": '"production"'}]
+    assert cf.headers == [{"key": '"Content-Type"', "value": '"application/json"'}]
+    again = form_data(designer_client.get(_url(step)).content.decode())
+    assert _shown_rows(again, "query") == [('"environment"', '"production"')]
+    assert _shown_rows(again, "headers") == [('"Content-Type"', '"application/json"')]
+
+
+def test_a_save_with_a_refused_name_keeps_it_as_typed_and_lists_the_problem(designer_client):
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    data = _post(step, connection, new_event_name="bad\tname", uri='"/v1/', max_attempts="99")
+    page = designer_client.post(_url(step), data, follow=True).content.decode()
+    assert SAVED_WITH_PROBLEMS in page and EVENT_NAME_INVALID in page
+    cf = CloudFunction.objects.get(step=step)
+    assert cf.uri == '"/v1/'  # invalid CEL is stored as typed, a problem of the step
+    assert cf.draft == {
+        "new_event_name": "bad\tname",
+        "completion_event_choice": "__new__",
+        "max_attempts": "99",
+    }
+    reloaded = designer_client.get(_url(step)).content.decode()
+    shown = form_data(reloaded)
+    assert shown["new_event_name"] == "bad\tname" and shown["max_attempts"] == "99"
+    assert shown["completion_event_choice"] == "__new__"
+    assert EVENT_NAME_INVALID in reloaded  # the problem is listed again, not forgotten
+    shown["new_event_name"], shown["max_attempts"] = "charge.done", "3"
+    designer_client.post(_url(step), shown)
+    cf.refresh_from_db()
+    step.refresh_from_db()
+    assert cf.draft == {} and cf.completion_event.name == "charge.done"
+    assert step.max_attempts == 3
+
+
+def test_test_sends_what_the_same_press_saved(designer_client, echo_api):
+    # D2: Test ran on the cloud function cached before the save, one save behind.
+    connection, seen = echo_api
+    step = StepFactory()
+    headers = [('"x-keep"', '"1"'), ('"x-removed"', '"2"')]
+    data = _post(step, connection, method="GET", uri='"/echo"', _action="test")
+    data.update(_rows("headers", headers))
+    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "test-result"}
+    assert designer_client.post(_url(step), data, **htmx).status_code == 200
+    assert seen[-1]["x-removed"] == "2"
+    step.refresh_from_db()
+    data = _post(step, connection, method="GET", uri='"/echo"', _action="test")
+    data.update(_rows("headers", headers[:1]))
+    data["new_event_name"] = "charge.created"
+    assert designer_client.post(_url(step), data, **htmx).status_code == 200
+    assert len(seen) == 2
+    assert seen[-1]["x-keep"] == "1" and "x-removed" not in seen[-1]

@@ -1,0 +1,194 @@
+"""The Cloud function tab as one object: its form and both row formsets, bound together.
+
+Like Django admin's change form (`_changeform_view`), every action binds the form and the
+query and header formsets to the same data, validates them together and, for Save and Test,
+saves them through one service in one transaction. The data is what the designer typed, or
+for a page opened afresh what is stored (the draft of refused text included), so what the
+page shows and what is stored never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError
+from django.forms import all_valid
+
+from cloudfunctions.models import CloudFunction, Connection
+from cloudfunctions.step import services
+from cloudfunctions.step.forms import (
+    NEW_EVENT,
+    CloudFunctionForm,
+    row_formsets,
+    row_management_data,
+    rows_from_formset,
+)
+from orchestration.models import Step
+from orchestration.processes import step_kinds
+from orchestration.validators import is_ascii_digits
+
+SAVED = "Cloud function saved."
+SAVED_WITH_PROBLEMS = "Saved, but some fields need attention (see below)."
+INCOMPLETE = "The form was incomplete; nothing was saved. Please try again."
+EVENT_TAKEN = (
+    "That completion event was just taken by another step; nothing was saved. Pick another."
+)
+# Refused text that can be stored as typed and shown again; other refusals (a connection,
+# method or choice that is not offered) come only from a stale or forged page.
+DRAFT_FIELDS = ("name", "max_attempts", "completion_event_choice", "new_event_name")
+ROW_PREFIXES = ("query", "headers")
+
+
+def stored_data(step: Step, cf: CloudFunction) -> dict[str, str]:
+    """Return the tab's form data as stored: the saved request plus the draft of refused text."""
+    data = {
+        "revision": str(step.revision),
+        "name": cf.name,
+        "provider": cf.connection.provider if cf.connection_id else "",
+        "connection": str(cf.connection_id or ""),
+        "method": cf.method,
+        "uri": cf.uri,
+        "body_mode": cf.body_mode,
+        "body": cf.body,
+        "max_attempts": str(step.max_attempts),
+        "completion_event_choice": str(cf.completion_event_id or ""),
+        "new_event_name": "",
+        **row_management_data("query", cf.query_params or []),
+        **row_management_data("headers", cf.headers or []),
+    }
+    data.update({k: str(v) for k, v in (cf.draft or {}).items() if k in DRAFT_FIELDS})
+    return data
+
+
+def _load(step: Step) -> CloudFunction:
+    # Never the step's cached cloud function: the form writes into its instance as it
+    # cleans, and a cached copy is what made Test send the rows of the save before.
+    cf = (
+        CloudFunction.objects.select_related("connection", "completion_event")
+        .defer("connection__oauth_token", *(f"connection__{f}" for f in Connection.SECRET_FIELDS))
+        .filter(step=step)
+        .first()
+    )
+    return cf or CloudFunction(step=step)
+
+
+@dataclass
+class SaveResult:
+    """What a Save did: `saved` unless refused as a whole.
+
+    `refused` labels the fields whose typed value the form refused (their stored value stays
+    in force); `kept` those of them whose text could not even be kept in the draft.
+    """
+
+    saved: bool
+    refusal: str = ""
+    conflict: bool = False
+    refused: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+class StepEditor:
+    """The Cloud function tab for one step, bound to typed or stored data."""
+
+    def __init__(self, step: Step, data=None):
+        self.step = step
+        self.cloud_function = _load(step)
+        self.typed = data is not None
+        if data is None:
+            data = stored_data(step, self.cloud_function)
+        elif hasattr(data, "dict"):
+            data = data.dict()  # a QueryDict: one value per name, replaceable
+        self.data = dict(data)
+        self.form = CloudFunctionForm(self.data, instance=self.cloud_function, step=step)
+        self.query, self.headers = row_formsets(self.data)
+
+    @property
+    def is_configured(self) -> bool:
+        return self.cloud_function.pk is not None
+
+    def is_valid(self) -> bool:
+        """Validate the form and both formsets together (all of them, every time)."""
+        form_valid = self.form.is_valid()
+        return all_valid([self.query, self.headers]) and form_valid
+
+    def rows_are_readable(self) -> bool:
+        """Whether both formsets could be read (management data present, orders numbers)."""
+        return self.query.is_valid() and self.headers.is_valid()
+
+    def with_fill(self, fill: dict) -> StepEditor:
+        """Return the editor with a helper's method, URI, rows and body put in; nothing saved."""
+        data = dict(self.data)
+        data.update(method=fill["method"], uri=fill["uri"], body=fill["body"])
+        data["body_mode"] = CloudFunction.BodyMode.JSON
+        for prefix in ROW_PREFIXES:
+            for key in [k for k in data if k.startswith(f"{prefix}-")]:
+                del data[key]
+            data.update(row_management_data(prefix, fill[prefix]))
+        return StepEditor(self.step, data)
+
+    def with_row(self, prefix: str) -> StepEditor:
+        """Return the editor with one more empty row in `prefix`; nothing saved."""
+        data = dict(self.data)
+        total = data.get(f"{prefix}-TOTAL_FORMS", "")
+        if prefix in ROW_PREFIXES and is_ascii_digits(total):
+            data[f"{prefix}-TOTAL_FORMS"] = str(int(total) + 1)
+        return StepEditor(self.step, data)
+
+    def save(self, *, actor) -> SaveResult:
+        """Store everything typed: valid values in place, refused text in the draft."""
+        self.is_valid()
+        form = self.form
+        if not self.rows_are_readable() or "revision" in form.errors:
+            return SaveResult(saved=False, refusal=INCOMPLETE)
+        cleaned = form.cleaned_data
+        fields = {name: cleaned[name] for name in CloudFunctionForm.Meta.fields if name in cleaned}
+        draft = {name: self.data.get(name, "") for name in DRAFT_FIELDS if name in form.errors}
+        if "new_event_name" in draft:
+            draft["completion_event_choice"] = NEW_EVENT
+        if "completion_event_choice" in draft and draft["completion_event_choice"] != NEW_EVENT:
+            del draft["completion_event_choice"]  # a choice not offered cannot be shown again
+        refused = [name for name in form.errors if name in form.fields and name != "revision"]
+        cf = self.cloud_function
+        event, new_event = (cf.completion_event if cf.pk else None), None
+        choice = cleaned.get("completion_event_choice")
+        if "completion_event_choice" in form.errors:
+            pass  # an event taken meanwhile: keep the stored one
+        elif choice == NEW_EVENT:
+            if "new_event_name" not in form.errors:
+                new_event = cleaned["new_event_name"].strip()
+        else:
+            event = self.step.process.events.filter(pk=choice).first() if choice else None
+        try:
+            services.cloud_function_save(
+                step=self.step,
+                actor=actor,
+                expected_revision=cleaned["revision"],
+                fields=fields,
+                query_params=rows_from_formset(self.query),
+                headers=rows_from_formset(self.headers),
+                new_event_name=new_event,
+                event=event,
+                max_attempts=cleaned.get("max_attempts"),
+                draft=draft,
+            )
+        except services.EditConflict as conflict:
+            return SaveResult(saved=False, refusal=str(conflict), conflict=True)
+        except IntegrityError:
+            # Someone took the event (its name, or as emitter) between the check and the save.
+            form.add_error(None, EVENT_TAKEN)
+            return SaveResult(saved=False, refusal=EVENT_TAKEN)
+        return SaveResult(
+            saved=True,
+            refused=[form.fields[name].label for name in refused],
+            kept=[form.fields[name].label for name in refused if name not in draft],
+        )
+
+    def has_problems(self) -> bool:
+        return bool(self.form.errors)
+
+    def reloaded(self) -> StepEditor:
+        """Return the editor of what is stored now (after a save), read afresh."""
+        step = Step.objects.select_related(
+            "process", *step_kinds.get(self.step.kind).select_related
+        )
+        return StepEditor(step.get(pk=self.step.pk))
