@@ -103,6 +103,9 @@ class CloudFunctionForm(forms.ModelForm):
         self.fields["connection"].queryset = Connection.objects.defer(
             *Connection.SECRET_FIELDS, "oauth_token"
         )
+        # Kept exactly as typed, surrounding spaces included: the page shows what is stored.
+        for name in ("name", "uri", "body"):
+            self.fields[name].strip = False
         self.fields["connection"].label = "Connection"
         self.fields["connection"].empty_label = "Choose a connection"
         # Bound always: the editor passes what was typed, or the stored values as data.
@@ -128,7 +131,11 @@ class CloudFunctionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("completion_event_choice") == NEW_EVENT:
+        if cleaned.get("completion_event_choice") != NEW_EVENT:
+            # The name of a new event only matters when one is asked for.
+            self._errors.pop("new_event_name", None)
+            cleaned["new_event_name"] = ""
+        else:
             name = (cleaned.get("new_event_name") or "").strip()
             if not name:
                 self.add_error("new_event_name", "Name the new completion event.")
