@@ -296,3 +296,21 @@ def test_a_refused_name_then_a_fix_keeps_every_row_through_each_redraw(
     expect(page.get_by_label("URI")).to_have_value(uri)
     expect(page.locator("#id_completion_event_choice option:checked")).to_have_text("charge.done")
     context.close()
+
+
+def test_every_hidden_control_is_out_of_sight(page, live_server):
+    # The default-submit button is `hidden`; `button {display:inline-block}` drew it anyway
+    # as a full-width "Save" bar above Name (step editor) and Connection name (connection form).
+    user = UserFactory(username="both", roles=[DESIGNERS, CONNECTION_ADMINS])
+    step = StepFactory(name="Call")
+    sign_in(page, user.username, PASSWORD)
+    for url in (f"/processes/{step.process_id}/steps/{step.pk}/?configure=1", "/connections/new/"):
+        page.goto(url)
+        hidden = page.locator("[hidden]")
+        assert hidden.count() >= 1, url
+        shown = page.evaluate(
+            """() => [...document.querySelectorAll('[hidden]')]
+                 .filter(e => getComputedStyle(e).display !== 'none' || e.getClientRects().length)
+                 .map(e => e.outerHTML.slice(0, 80))"""
+        )
+        assert shown == [], (url, shown)
