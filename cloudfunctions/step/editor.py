@@ -33,6 +33,7 @@ INCOMPLETE = "The form was incomplete; nothing was saved. Please try again."
 EVENT_TAKEN = (
     "That completion event was just taken by another step; nothing was saved. Pick another."
 )
+KEPT_SAVED = "The saved value is kept."
 # Refused text that can be stored as typed and shown again; other refusals (a connection,
 # method or choice that is not offered) come only from a stale or forged page.
 DRAFT_FIELDS = ("name", "max_attempts", "completion_event_choice", "new_event_name")
@@ -77,7 +78,7 @@ class SaveResult:
     """What a Save did: `saved` unless refused as a whole.
 
     `refused` labels the fields whose typed value the form refused (their stored value stays
-    in force); `kept` those of them whose text could not even be kept in the draft.
+    in force); `kept` says why for those whose text could not even be kept in the draft.
     """
 
     saved: bool
@@ -180,7 +181,11 @@ class StepEditor:
         return SaveResult(
             saved=True,
             refused=[form.fields[name].label for name in refused],
-            kept=[form.fields[name].label for name in refused if name not in draft],
+            kept=[
+                f"{form.fields[name].label}: {' '.join(form.errors[name])} {KEPT_SAVED}"
+                for name in refused
+                if name not in draft
+            ],
         )
 
     def has_problems(self) -> bool:

@@ -74,7 +74,7 @@ class CloudFunctionForm(forms.ModelForm):
         label="New event name",
         required=False,
         max_length=100,
-        help_text="Letters, digits, dots, dashes and underscores, like charge.created.",
+        help_text="Any name up to 100 characters without a colon, like Order created.",
     )
     max_attempts = forms.IntegerField(
         label="Attempts",

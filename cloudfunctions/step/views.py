@@ -130,15 +130,12 @@ def _save(request, editor: StepEditor, *, testing: bool):
         return _test(request, editor.reloaded(), result=result, confirmed=_confirmed(request))
     if problems:
         messages.warning(request, editor_module.SAVED_WITH_PROBLEMS)
-        for label in result.kept:
-            messages.warning(request, f"{label}: {KEPT_SAVED}")
+        for note in result.kept:  # not kept in the draft, so not on the page drawn next
+            messages.warning(request, note)
     else:
         messages.success(request, editor_module.SAVED)
     # The page is drawn anew from what is stored: it shows exactly what the next Save sends.
     return redirect("step-editor", pk=step.process_id, step_pk=step.pk)
-
-
-KEPT_SAVED = "the value sent was not one offered; the saved value is kept."
 
 
 def _confirmed(request) -> bool:
@@ -207,7 +204,7 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
         headers_formset=editor.headers,
         configure=configure,
         conflict=conflict,
-        known_events=sorted(test["emitted"]),
+        known_events=[variables.event_root(name) for name in sorted(test["emitted"])],
         can_create_connection=is_connection_admin(request.user),
         paths=variables.leaves(test["events"], set(test["samples"])),
     )

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.step.checks import iter_problems
 from cloudfunctions.step.editor import SAVED, SAVED_WITH_PROBLEMS
 from orchestration.models import CompletionEvent
-from orchestration.validators import EVENT_NAME_INVALID
+from orchestration.validators import EVENT_NAME_INVALID, validate_event_name
 from tests import factories as user_factories
 from tests.cloudfunctions.factories import (
     ApiKeyConnectionFactory,
@@ -468,3 +469,41 @@ def test_test_sends_what_the_same_press_saved(designer_client, echo_api):
     assert designer_client.post(_url(step), data, **htmx).status_code == 200
     assert len(seen) == 2
     assert seen[-1]["x-keep"] == "1" and "x-removed" not in seen[-1]
+
+
+@pytest.mark.parametrize(
+    "name", ["Order created", "charge.created", "x" * 100, "Café ünïcode", 'say "hi"', "a/b #1"]
+)
+def test_completion_events_take_any_printable_name(name):
+    validate_event_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["", " padded", "padded ", "a:b", "tab\there", "new\nline", "x" * 101, "\u200b"]
+)
+def test_completion_event_names_cel_could_not_reach_are_refused(name):
+    with pytest.raises(ValidationError, match=EVENT_NAME_INVALID[:20]):
+        validate_event_name(name)
+
+
+def test_an_event_named_with_spaces_is_mapped_by_index_and_by_context_path(designer_client):
+    from orchestration.models import StepRun
+
+    step = StepFactory()
+    data = _post(step, ApiKeyConnectionFactory(), new_event_name="Order created")
+    assert designer_client.post(_url(step), data).status_code == 302
+    event = CloudFunction.objects.get(step=step).completion_event
+    assert event.name == "Order created"
+    StepRun.objects.create(
+        step=step, outcome="succeeded", captured={"status": 200, "body": {"id": "o_1"}}
+    )
+    later = StepFactory(process=step.process, position=step.position + 1)
+    page = designer_client.get(_url(later) + "?configure=1").content.decode()
+    assert "events[&quot;Order created&quot;]" in page
+    url = reverse("cloud-function-check", args=[later.process_id, later.pk])
+    for uri in (
+        '"/o/" + events["Order created"].body.id',
+        '"/o/" + contextEventPath("Order created:body.id")',
+    ):
+        html = designer_client.post(url, {"_field": "uri", "uri": uri}).content.decode()
+        assert "ok → &quot;/o/o_1&quot;" in html, html
