@@ -9,13 +9,15 @@ page shows and what is stored never drift apart.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError
 from django.forms import all_valid
 
 from cloudfunctions.models import CloudFunction, Connection
-from cloudfunctions.step import services
+from cloudfunctions.step import checks, services
 from cloudfunctions.step.forms import (
     NEW_EVENT,
     CloudFunctionForm,
@@ -38,6 +40,59 @@ KEPT_SAVED = "The saved value is kept."
 # method or choice that is not offered) come only from a stale or forged page.
 DRAFT_FIELDS = ("name", "max_attempts", "completion_event_choice", "new_event_name")
 ROW_PREFIXES = ("query", "headers")
+
+
+def field_label(name: str) -> str:
+    """Return the label a problem of the field `name` is told under ("Header 2 key")."""
+    prefix, _, rest = name.partition("-")
+    if prefix in ROW_PREFIXES and rest:
+        index, _, part = rest.partition("-")
+        label = "Query parameter" if prefix == "query" else "Header"
+        if is_ascii_digits(index):
+            return f"{label} {int(index) + 1} {part}"
+    return {"uri": "URI", "body": "Body"}.get(name, name)
+
+
+def check_field(name: str, source: str, *, body_mode: str, known_events) -> list:
+    """Return the problems of one CEL (or JSON body) field as typed."""
+    if name == "body":
+        if body_mode == CloudFunction.BodyMode.CEL:
+            return (
+                checks.check_cel(source, field="Body", known_events=known_events) if source else []
+            )
+        return checks.check_json_body(source)
+    if name == "uri":
+        return checks.check_uri(source, known_events=known_events)
+    return checks.check_cel(source, field=field_label(name), known_events=known_events)
+
+
+def quoting_fix(name: str, source: str, *, known_events) -> str:
+    """Return `source` as a CEL string when that is all it lacks (/v1/orders/), else ""."""
+    text = source.strip()
+    if not text or name == "body" or text.startswith(('"', "'")):
+        return ""
+    quoted = json.dumps(text, ensure_ascii=False)
+    problems = check_field(name, quoted, body_mode="", known_events=known_events)
+    return "" if problems else quoted
+
+
+_NO_KEY = re.compile(r'no key "(?:[^"\\]|\\.)*" in ([A-Za-z_][\w.]*(?:\["[^"]*"\][\w.]*)*)$')
+
+
+def known_keys(message: str, context: dict) -> list[str]:
+    """Return the keys present where an evaluation found none (`no key "idd" in trigger.order`)."""
+    match = _NO_KEY.search(message)
+    if match is None:
+        return []
+    from cloudfunctions import cel
+
+    try:
+        parent = cel.evaluate(
+            match.group(1), trigger=context["trigger"], events=context["events"], field="path"
+        )
+    except cel.CelError:
+        return []
+    return sorted(map(str, parent))[:20] if isinstance(parent, dict) else []
 
 
 def stored_data(step: Step, cf: CloudFunction) -> dict[str, str]:
@@ -187,6 +242,21 @@ class StepEditor:
                 if name not in draft
             ],
         )
+
+    def mark_field_problems(self, *, known_events) -> None:
+        """Put each typed CEL field's problems on its bound field (`cel_problems`), so the
+        page is drawn with them; empty fields stay neutral until the designer types."""
+        body_mode = self.data.get("body_mode", "")
+        bound = [self.form["uri"], self.form["body"]]
+        for formset in (self.query, self.headers):
+            for row in formset:
+                bound += [row["key"], row["value"]]
+        for field_ in bound:
+            source = field_.value() or ""
+            if source.strip():
+                field_.cel_problems = check_field(
+                    field_.html_name, source, body_mode=body_mode, known_events=known_events
+                )
 
     def has_problems(self) -> bool:
         return bool(self.form.errors)

@@ -11,7 +11,6 @@ from django.views.decorators.http import require_POST
 from cloudfunctions import cel
 from cloudfunctions.connections.auth import AuthError
 from cloudfunctions.models import CloudFunction, Connection
-from cloudfunctions.step import checks
 from cloudfunctions.step import editor as editor_module
 from cloudfunctions.step.curl import to_curl
 from cloudfunctions.step.curl_import import CurlImportError, curl_import
@@ -196,6 +195,7 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
     step = editor.step
     step.refresh_from_db(fields=["problems", "revision"])
     test = test_context(process=step.process, before_step=step)
+    editor.mark_field_problems(known_events=test["emitted"])
     context = editor_context(
         step.process,
         step=step,
@@ -218,16 +218,6 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
     return render(request, TEMPLATE, context, status=status)
 
 
-def _field_label(name: str) -> str:
-    prefix, _, rest = name.partition("-")
-    if prefix in ("query", "headers") and rest:
-        index, _, part = rest.partition("-")
-        label = "Query parameter" if prefix == "query" else "Header"
-        if is_ascii_digits(index):
-            return f"{label} {int(index) + 1} {part}"
-    return {"uri": "URI", "body": "Body"}.get(name, name)
-
-
 @require_POST
 @designer_required
 def field_check(request, pk: int, step_pk: int):
@@ -236,17 +226,13 @@ def field_check(request, pk: int, step_pk: int):
     name = request.POST.get("_field", "")
     source = request.POST.get(name, "")
     known = earlier_events(step)
-    if name == "body":
-        if request.POST.get("body_mode") == CloudFunction.BodyMode.CEL:
-            problems = checks.check_cel(source, field="Body", known_events=known) if source else []
-        else:
-            problems = checks.check_json_body(source)
-    elif name == "uri":
-        problems = checks.check_uri(source, known_events=known)
-    else:
-        problems = checks.check_cel(source, field=_field_label(name), known_events=known)
-    context = {"field_name": name, "problems": problems}
-    if not problems and source.strip() and name != "body":
+    problems = editor_module.check_field(
+        name, source, body_mode=request.POST.get("body_mode", ""), known_events=known
+    )
+    context = {"field_name": name, "problems": problems, "checked": True}
+    if problems:
+        context["fix"] = editor_module.quoting_fix(name, source, known_events=known)
+    elif source.strip() and name != "body":
         context.update(_preview(source, name, step))
     return render(request, TEMPLATE + "#field-status", context)
 
@@ -258,10 +244,14 @@ def _preview(source: str, name: str, step: Step) -> dict:
     context = test_context(process=step.process, before_step=step)
     try:
         value = cel.evaluate(
-            source, trigger=context["trigger"], events=context["events"], field=_field_label(name)
+            source,
+            trigger=context["trigger"],
+            events=context["events"],
+            field=editor_module.field_label(name),
         )
     except cel.CelError as error:
         if error.kind == cel.UNKNOWN_EVENT:
-            return {"preview_error": NO_CAPTURE_YET}
-        return {"preview_error": error.message}
+            return {"preview_note": NO_CAPTURE_YET}  # nothing to check against: not a problem
+        known = editor_module.known_keys(error.message, context)
+        return {"preview_error": error.message, "known_keys": known}
     return {"preview": json.dumps(value, ensure_ascii=False)[:200]}

@@ -87,6 +87,17 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.textContent = label; }, 1200);
 });
 
+// "Did you mean "/v1/orders/"?": put the quoted text in its field, and check it again.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.cel-fix");
+  if (!button) return;
+  const field = document.querySelector(`[name="${CSS.escape(button.dataset.field)}"]`);
+  if (!field) return;
+  field.value = button.dataset.fix;
+  field.focus();
+  field.dispatchEvent(new Event("input", { bubbles: true }));
+});
+
 // "Cancel" in a confirmation just removes it.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button.dismiss");

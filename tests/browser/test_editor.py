@@ -314,3 +314,32 @@ def test_every_hidden_control_is_out_of_sight(page, live_server):
                  .map(e => e.outerHTML.slice(0, 80))"""
         )
         assert shown == [], (url, shown)
+
+
+def test_opening_a_step_with_many_rows_makes_one_document_request(page, live_server, designer):
+    from tests.cloudfunctions.factories import CloudFunctionFactory
+
+    rows = [{"key": f'"k{i}"', "value": f'"v{i}"'} for i in range(10)]
+    cf = CloudFunctionFactory(query_params=rows, headers=rows)
+    sign_in(page, designer.username, PASSWORD)
+    requests: list[tuple[str, str]] = []
+    page.on("request", lambda request: requests.append((request.resource_type, request.url)))
+    page.goto(f"/processes/{cf.step.process_id}/steps/{cf.step.pk}/")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(".kv-row")).to_have_count(20)
+    documents = [url for kind, url in requests if kind == "document"]
+    others = [url for kind, url in requests if kind not in ("document", "stylesheet", "script")]
+    assert len(documents) == 1 and others == [], requests  # no live check at page load
+    assert all("/static/" in url for kind, url in requests if kind != "document")
+
+
+def test_a_missing_quote_is_fixed_in_one_click(page, live_server, designer):
+    step = StepFactory(name="Call")
+    sign_in(page, designer.username, PASSWORD)
+    page.goto(f"/processes/{step.process_id}/steps/{step.pk}/?configure=1")
+    expect(page.locator("#status-uri")).to_have_text("")  # neutral until typed
+    page.get_by_label("URI").fill("/v1/orders/")
+    page.get_by_role("button", name='Did you mean "/v1/orders/"?').click()
+    expect(page.get_by_label("URI")).to_have_value('"/v1/orders/"')
+    expect(page.locator("#status-uri")).to_have_class(re.compile(r"\bok\b"))
+    expect(page.get_by_label("URI")).to_have_attribute("aria-describedby", re.compile("status-uri"))

@@ -507,3 +507,56 @@ def test_an_event_named_with_spaces_is_mapped_by_index_and_by_context_path(desig
     ):
         html = designer_client.post(url, {"_field": "uri", "uri": uri}).content.decode()
         assert "ok → &quot;/o/o_1&quot;" in html, html
+
+
+def _check(client, step, name, source):
+    url = reverse("cloud-function-check", args=[step.process_id, step.pk])
+    return client.post(url, {"_field": name, name: source}).content.decode()
+
+
+def test_a_missing_quote_offers_its_fix(designer_client):
+    step = StepFactory()
+    html = _check(designer_client, step, "uri", "/v1/orders/")
+    assert 'class="cel-status bad"' in html and "unexpected" in html
+    assert "Did you mean &quot;/v1/orders/&quot;?" in html
+    assert 'data-fix="&quot;/v1/orders/&quot;"' in html and 'data-field="uri"' in html
+    html = _check(designer_client, step, "headers-0-value", "production")
+    assert "Did you mean &quot;production&quot;?" in html
+    assert "Did you mean" not in _check(designer_client, step, "uri", '"/v1/" +')
+
+
+def test_a_problem_on_the_last_captured_context_is_a_warning_naming_the_keys(designer_client):
+    from orchestration.models import StepRun
+
+    first = CloudFunctionFactory(completion_event=None)
+    first.completion_event = EventFactory(process=first.step.process, name="charge.created")
+    first.save()
+    StepRun.objects.create(
+        step=first.step,
+        outcome="succeeded",
+        captured={"status": 200, "body": {"id": "ch_1", "amount": 5}},
+    )
+    later = StepFactory(process=first.step.process, position=first.step.position + 1)
+    html = _check(designer_client, later, "uri", '"/c/" + events["charge.created"].body.idd')
+    assert 'class="cel-status warn"' in html and ">ok" not in html
+    assert "no key &quot;idd&quot;" in html and "known keys: amount, id" in html
+    assert 'role="status"' in html and 'id="status-uri"' in html
+
+
+def test_the_page_is_drawn_with_known_problems_and_checks_nothing_at_load(designer_client):
+    cf = CloudFunctionFactory(
+        uri="/v1/orders/", headers=[{"key": '"X-A"', "value": "1 +"}], query_params=[]
+    )
+    data = _post(cf.step, cf.connection, _action="add_row_query")
+    data.update(uri="/v1/orders/", **_rows("headers", [('"X-A"', "1 +")]))
+    data.update(_rows("query", []))
+    for html in (
+        designer_client.get(_url(cf.step)).content.decode(),
+        designer_client.post(_url(cf.step), data).content.decode(),  # a redraw, one empty row
+    ):
+        assert "load," not in html and 'hx-trigger="load' not in html
+        assert '<div class="cel-status bad" id="status-uri" role="status"' in html
+        assert '<div class="cel-status bad" id="status-headers-0-value"' in html
+        assert 'aria-describedby="status-headers-0-value"' in html
+        assert '<div class="cel-status" id="status-headers-0-key" role="status"' in html
+    assert '<div class="cel-status" id="status-query-0-key" role="status"' in html  # neutral
