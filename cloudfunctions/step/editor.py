@@ -9,6 +9,7 @@ page shows and what is stored never drift apart.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -257,6 +258,20 @@ class StepEditor:
                 field_.cel_problems = check_field(
                     field_.html_name, source, body_mode=body_mode, known_events=known_events
                 )
+
+    def incomplete(self, *, known_events) -> list[str]:
+        """Return why the cloud function as shown could not run: for typed data (a Fill, an
+        Import, Add row) what the page shows, not the stored step's last problems."""
+        if not self.typed:
+            return list(self.step.problems)
+        self.is_valid()
+        shown = copy.copy(self.cloud_function)  # the form has put the typed values on it
+        shown.query_params = rows_from_formset(self.query) if self.query.is_valid() else []
+        shown.headers = rows_from_formset(self.headers) if self.headers.is_valid() else []
+        chosen = self.data.get("completion_event_choice", "")
+        # A chosen or a new event counts as set; a refused name is listed with the form's errors.
+        shown.completion_event_id = shown.completion_event_id or (1 if chosen else None)
+        return [str(p) for p in checks.iter_problems(shown, known_events=known_events)]
 
     def has_problems(self) -> bool:
         return bool(self.form.errors)

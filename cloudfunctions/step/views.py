@@ -196,6 +196,7 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
     step.refresh_from_db(fields=["problems", "revision"])
     test = test_context(process=step.process, before_step=step)
     editor.mark_field_problems(known_events=test["emitted"])
+    incomplete = editor.incomplete(known_events=test["emitted"])
     context = editor_context(
         step.process,
         step=step,
@@ -207,6 +208,7 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
         known_events=[variables.event_root(name) for name in sorted(test["emitted"])],
         can_create_connection=is_connection_admin(request.user),
         paths=variables.leaves(test["events"], set(test["samples"])),
+        incomplete=incomplete,
     )
     context.update(extra if extra is not None else _last_run(step))
     cf = editor.cloud_function

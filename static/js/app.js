@@ -149,3 +149,21 @@ document.addEventListener("htmx:responseError", (event) => {
   notice.textContent = `This stopped updating: the server answered ${status}. Reload the page to see why.`;
   elt.replaceWith(notice);
 });
+
+// Leaving the step editor with unsaved changes asks first; Save, Test and the helpers submit.
+let unsaved = false;
+function editorField(target) {
+  return target.form && target.form.id === "cloud-function" && target.name && !["curl", "operation"].includes(target.name);
+}
+document.addEventListener("input", (event) => { if (editorField(event.target)) unsaved = true; });
+document.addEventListener("change", (event) => { if (editorField(event.target)) unsaved = true; });
+document.addEventListener("submit", (event) => { if (event.target.id === "cloud-function") unsaved = false; });
+document.addEventListener("htmx:afterRequest", (event) => {
+  // An htmx Test saved the form before it ran.
+  if (event.detail.successful && event.detail.target && event.detail.target.id === "test-result") unsaved = false;
+});
+window.addEventListener("beforeunload", (event) => {
+  if (!unsaved) return;
+  event.preventDefault();
+  event.returnValue = "";
+});

@@ -343,3 +343,24 @@ def test_a_missing_quote_is_fixed_in_one_click(page, live_server, designer):
     expect(page.get_by_label("URI")).to_have_value('"/v1/orders/"')
     expect(page.locator("#status-uri")).to_have_class(re.compile(r"\bok\b"))
     expect(page.get_by_label("URI")).to_have_attribute("aria-describedby", re.compile("status-uri"))
+
+
+def test_leaving_with_unsaved_changes_asks_first(page, live_server, designer):
+    step = StepFactory(name="Call")
+    sign_in(page, designer.username, PASSWORD)
+    page.goto(f"/processes/{step.process_id}/steps/{step.pk}/?configure=1")
+    dialogs: list[str] = []
+
+    def dismiss(dialog):
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.get_by_label("URI").fill('"/v1/typed"')
+    page.close(run_before_unload=True)
+    expect(page.get_by_label("URI")).to_have_value('"/v1/typed"')  # still here
+    assert dialogs == ["beforeunload"]
+    page.get_by_role("button", name="Save", exact=True).click()  # a Save leaves without asking
+    expect(page.get_by_text("Cloud function saved.")).to_be_visible()
+    page.close(run_before_unload=True)
+    assert dialogs == ["beforeunload"]

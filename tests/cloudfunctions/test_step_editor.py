@@ -560,3 +560,29 @@ def test_the_page_is_drawn_with_known_problems_and_checks_nothing_at_load(design
         assert 'aria-describedby="status-headers-0-value"' in html
         assert '<div class="cel-status" id="status-headers-0-key" role="status"' in html
     assert '<div class="cel-status" id="status-query-0-key" role="status"' in html  # neutral
+
+
+def test_the_incomplete_box_follows_an_import(designer_client):
+    connection = ApiKeyConnectionFactory(base_url="https://api.example.com")
+    step = StepFactory()
+    designer_client.post(_url(step), _post(step, connection, uri="/broken"))
+    step.refresh_from_db()
+    assert any(p.startswith("URI:") for p in step.problems)
+    curl = "curl 'https://api.example.com/v1/charges' -H 'Authorization: Bearer x'"
+    data = _post(step, connection, uri="/broken", _action="import_curl", curl=curl)
+    html = designer_client.post(_url(step), data).content.decode()
+    box = (
+        html.split('id="step-problems"', 1)[1].split("</div>", 1)[0]
+        if "step-problems" in html
+        else ""
+    )
+    assert "URI:" not in box  # the imported URI is fine; the stored one was not
+    data = _post(
+        step,
+        connection,
+        uri='"/ok"',
+        _action="import_curl",
+        curl="curl 'https://api.example.com/x' -H 'X-A: 1' -H 'X-A: 2'",
+    )
+    html = designer_client.post(_url(step), data).content.decode()
+    assert "Incomplete (as filled in, not saved)" in html and "already used above" in html
