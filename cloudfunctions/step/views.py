@@ -195,7 +195,8 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
     step = editor.step
     step.refresh_from_db(fields=["problems", "revision"])
     test = test_context(process=step.process, before_step=step)
-    editor.mark_field_problems(known_events=test["emitted"])
+    if editor.typed or step.problems:  # a stored step without problems has none to mark
+        editor.mark_field_problems(known_events=test["emitted"])
     incomplete = editor.incomplete(known_events=test["emitted"])
     context = editor_context(
         step.process,

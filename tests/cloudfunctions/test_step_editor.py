@@ -8,6 +8,7 @@ from cloudfunctions.models import CloudFunction
 from cloudfunctions.step.checks import iter_problems
 from cloudfunctions.step.editor import SAVED, SAVED_WITH_PROBLEMS
 from orchestration.models import CompletionEvent
+from orchestration.processes.services import step_refresh_problems
 from orchestration.validators import EVENT_NAME_INVALID, validate_event_name
 from tests import factories as user_factories
 from tests.cloudfunctions.factories import (
@@ -547,6 +548,7 @@ def test_the_page_is_drawn_with_known_problems_and_checks_nothing_at_load(design
     cf = CloudFunctionFactory(
         uri="/v1/orders/", headers=[{"key": '"X-A"', "value": "1 +"}], query_params=[]
     )
+    step_refresh_problems(process=cf.step.process)  # as a Save does
     data = _post(cf.step, cf.connection, _action="add_row_query")
     data.update(uri="/v1/orders/", **_rows("headers", [('"X-A"', "1 +")]))
     data.update(_rows("query", []))
