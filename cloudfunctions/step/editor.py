@@ -96,6 +96,31 @@ def known_keys(message: str, context: dict) -> list[str]:
     return sorted(map(str, parent))[:20] if isinstance(parent, dict) else []
 
 
+MASK = "••••••"
+
+
+def with_masked_auth(request: dict, connection: Connection | None) -> dict:
+    """Return a stored request (kept before credentials) with the connection's auth added,
+    masked, as it went out: the page and Copy curl then show every header that was sent."""
+    if not request or connection is None:
+        return request
+    headers = dict(request.get("headers") or {})
+    url = request.get("url", "")
+    if connection.is_amazon_connect:
+        key_id = connection.access_key_id or ""
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={key_id[:4]}…/…, SignedHeaders=…, Signature={MASK}"
+        )
+    elif connection.auth_type == Connection.AuthType.OAUTH2:
+        headers["Authorization"] = f"Bearer {MASK}"
+    elif connection.auth_type == Connection.AuthType.API_KEY and connection.api_key_name:
+        if connection.api_key_location == Connection.ApiKeyLocation.QUERY:
+            url += ("&" if "?" in url else "?") + f"{connection.api_key_name}={MASK}"
+        else:
+            headers[connection.api_key_name] = MASK
+    return {**request, "url": url, "headers": headers, "auth_by": connection.name}
+
+
 def stored_data(step: Step, cf: CloudFunction) -> dict[str, str]:
     """Return the tab's form data as stored: the saved request plus the draft of refused text."""
     data = {

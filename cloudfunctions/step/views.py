@@ -188,7 +188,14 @@ def _run_context(step: Step, run) -> dict:
     name = step_kinds.get(step.kind).event_name(step)
     root = variables.event_root(name) if name else "response"
     tree = variables.tree(root, run.captured) if run.captured is not None else []
-    return {"run": run, "curl": to_curl(run.request), "tree": tree}
+    # The connection as it is now (its secrets never loaded): what adds the credentials.
+    connection = (
+        Connection.objects.defer(*Connection.SECRET_FIELDS, "oauth_token")
+        .filter(cloud_functions__step=step)
+        .first()
+    )
+    sent = editor_module.with_masked_auth(run.request, connection)
+    return {"run": run, "request_sent": sent, "curl": to_curl(sent), "tree": tree}
 
 
 def _render(request, editor: StepEditor, *, configure=True, conflict=None, status=200, extra=None):

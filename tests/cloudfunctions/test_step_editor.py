@@ -588,3 +588,39 @@ def test_the_incomplete_box_follows_an_import(designer_client):
     )
     html = designer_client.post(_url(step), data).content.decode()
     assert "Incomplete (as filled in, not saved)" in html and "already used above" in html
+
+
+def test_request_as_sent_lists_the_connections_auth_masked(designer_client, echo_api):
+    from tests.cloudfunctions.factories import MARKERS
+
+    connection, seen = echo_api
+    step = StepFactory()
+    data = _post(step, connection, method="GET", uri='"/echo"', _action="test")
+    html = designer_client.post(_url(step), data).content.decode()
+    assert seen[-1]["x-api-key"] == MARKERS["api_key_value"]  # really sent
+    assert "x-api-key: ••••••" in html and "-H &#x27;x-api-key: ••••••&#x27;" in html
+    assert f"Credentials added by connection “{connection.name}”" in html
+    assert MARKERS["api_key_value"] not in html
+
+
+@pytest.mark.parametrize(
+    "factory, header, expected",
+    [
+        ("OAuthConnectionFactory", "Authorization", "Bearer ••••••"),
+        (
+            "AmazonConnectionFactory",
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIA…/…, SignedHeaders=…, Signature=••••••",
+        ),
+    ],
+)
+def test_masked_auth_of_each_scheme(factory, header, expected):
+    from cloudfunctions.step.editor import with_masked_auth
+    from tests.cloudfunctions import factories
+
+    connection = getattr(factories, factory)()
+    sent = with_masked_auth({"method": "GET", "url": "https://x/y", "headers": {}}, connection)
+    assert sent["headers"][header] == expected
+    query = ApiKeyConnectionFactory(api_key_location="query", api_key_name="key")
+    sent = with_masked_auth({"method": "GET", "url": "https://x/y?a=1", "headers": {}}, query)
+    assert sent["url"] == "https://x/y?a=1&key=••••••"
