@@ -198,6 +198,20 @@ def _run_context(step: Step, run) -> dict:
     return {"run": run, "request_sent": sent, "curl": to_curl(sent), "tree": tree}
 
 
+def _input_trees(test: dict) -> list[dict]:
+    """The data this step can use, as trees: the Test input, then each earlier event."""
+    trees = [{"title": "trigger (Test input)", "nodes": variables.tree("trigger", test["trigger"])}]
+    for name, payload in test["events"].items():
+        title = f"{name} ({'sample' if name in test['samples'] else 'last Test'})"
+        trees.append({"title": title, "nodes": variables.tree(variables.event_root(name), payload)})
+    return trees
+
+
+def _trigger_leaves(trigger) -> list[dict]:
+    nodes = variables.tree("trigger", trigger)
+    return [{"path": n.path, "value": n.value, "sample": False} for n in nodes if n.is_leaf]
+
+
 def _render(request, editor: StepEditor, *, configure=True, conflict=None, status=200, extra=None):
     step = editor.step
     step.refresh_from_db(fields=["problems", "revision"])
@@ -215,8 +229,12 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
         conflict=conflict,
         known_events=[variables.event_root(name) for name in sorted(test["emitted"])],
         can_create_connection=is_connection_admin(request.user),
-        paths=variables.leaves(test["events"], set(test["samples"])),
+        paths=[
+            *_trigger_leaves(test["trigger"]),
+            *variables.leaves(test["events"], set(test["samples"])),
+        ],
         incomplete=incomplete,
+        input_trees=_input_trees(test),
     )
     context.update(extra if extra is not None else _last_run(step))
     cf = editor.cloud_function

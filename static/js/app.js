@@ -98,6 +98,24 @@ document.addEventListener("click", (event) => {
   field.dispatchEvent(new Event("input", { bubbles: true }));
 });
 
+// The Input panel: a value's path goes in at the cursor of the last CEL field focused.
+let lastCelField = null;
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches("#cloud-function input.cel, #cloud-function textarea[name=body]")) lastCelField = event.target;
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.insert-path");
+  if (!button || !lastCelField) return;
+  const field = lastCelField;
+  const start = field.selectionStart ?? field.value.length;
+  const end = field.selectionEnd ?? start;
+  field.value = field.value.slice(0, start) + button.dataset.path + field.value.slice(end);
+  field.focus();
+  const caret = start + button.dataset.path.length;
+  field.setSelectionRange(caret, caret);
+  field.dispatchEvent(new Event("input", { bubbles: true }));
+});
+
 // "Cancel" in a confirmation just removes it.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button.dismiss");

@@ -364,3 +364,43 @@ def test_leaving_with_unsaved_changes_asks_first(page, live_server, designer):
     expect(page.get_by_text("Cloud function saved.")).to_be_visible()
     page.close(run_before_unload=True)
     assert dialogs == ["beforeunload"]
+
+
+def test_a_value_clicked_in_the_input_panel_goes_in_at_the_caret(
+    page, live_server, designer, charges_api
+):
+    from orchestration.models import StepRun
+    from tests.cloudfunctions.factories import CloudFunctionFactory, EventFactory
+
+    first = CloudFunctionFactory(connection=charges_api, completion_event=None)
+    first.completion_event = EventFactory(process=first.step.process, name="charge.found")
+    first.save()
+    StepRun.objects.create(
+        step=first.step, outcome="succeeded", captured={"status": 200, "body": {"id": "ch_42"}}
+    )
+    later = CloudFunctionFactory(
+        step=StepFactory(process=first.step.process, position=first.step.position + 1),
+        connection=charges_api,
+        method="GET",
+        uri='"/v1/refunds/" +  + ""',
+    )
+    sign_in(page, designer.username, PASSWORD)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"/processes/{later.step.process_id}/steps/{later.step.pk}/")
+    panel = page.get_by_role("complementary", name="Input")
+    expect(panel).to_be_visible()
+    uri = page.get_by_label("URI")
+    uri.click()
+    uri.evaluate("field => field.setSelectionRange(17, 17)")  # after '"/v1/refunds/" + '
+    leaf = panel.get_by_role("button", name=re.compile("^id: "))
+    leaf.focus()
+    leaf.press("Enter")  # keyboard: Enter on the value inserts it
+    expect(uri).to_have_value('"/v1/refunds/" + events["charge.found"].body.id + ""')
+    form_box, panel_box = page.locator("#cloud-function").bounding_box(), panel.bounding_box()
+    assert form_box["x"] + form_box["width"] <= panel_box["x"]  # side by side, no overlap
+    page.get_by_role("button", name="Test", exact=True).click()
+    result = page.locator("#test-result")
+    expect(result).to_contain_text("Succeeded")
+    expect(result).to_contain_text('"re_1"')
+    result.get_by_text("Request as sent").click()
+    expect(result).to_contain_text("/v1/refunds/ch_42")
