@@ -191,6 +191,9 @@ class CloudFunction(models.Model):
     result = models.TextField("Result", blank=True)
     # Seconds this step's request may take, at most OUTBOUND_DEADLINE_SECONDS; empty: that.
     timeout_seconds = models.PositiveSmallIntegerField("Timeout", null=True, blank=True)
+    # What the designer typed where the form refused it ({"new_event_name": "…"}): kept,
+    # shown again with its problem on reload, and applied by the next Save that passes.
+    draft = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.name or self.step.name

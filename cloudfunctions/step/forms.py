@@ -52,15 +52,13 @@ def row_management_data(prefix: str, rows: list[dict[str, str]]) -> dict[str, st
     return data
 
 
-def row_formsets(data=None, *, cloud_function: CloudFunction | None = None):
-    def initial(rows):
-        return [{"key": r["key"], "value": r["value"], "ORDER": i} for i, r in enumerate(rows, 1)]
+def row_formsets(data):
+    """Return the query and header formsets bound to `data`.
 
-    cf = cloud_function
-    return (
-        RowFormSet(data, prefix="query", initial=initial(cf.query_params if cf else [])),
-        RowFormSet(data, prefix="headers", initial=initial(cf.headers if cf else [])),
-    )
+    Never with the stored rows as `initial`: a formset then counts a posted row equal to its
+    stored twin as an unchanged extra form, and drops it (the rows lost on a second Save).
+    """
+    return RowFormSet(data, prefix="query"), RowFormSet(data, prefix="headers")
 
 
 class CloudFunctionForm(forms.ModelForm):
@@ -76,7 +74,7 @@ class CloudFunctionForm(forms.ModelForm):
         label="New event name",
         required=False,
         max_length=100,
-        help_text="Letters, digits, dots, dashes and underscores, like charge.created.",
+        help_text="Any name up to 100 characters without a colon, like Order created.",
     )
     max_attempts = forms.IntegerField(
         label="Attempts",
@@ -105,15 +103,13 @@ class CloudFunctionForm(forms.ModelForm):
         self.fields["connection"].queryset = Connection.objects.defer(
             *Connection.SECRET_FIELDS, "oauth_token"
         )
+        # Kept exactly as typed, surrounding spaces included: the page shows what is stored.
+        for name in ("name", "uri", "body"):
+            self.fields[name].strip = False
         self.fields["connection"].label = "Connection"
         self.fields["connection"].empty_label = "Choose a connection"
-        if not self.is_bound:
-            cf = self.instance
-            self.initial["revision"] = step.revision
-            self.initial["max_attempts"] = step.max_attempts
-            self.initial["provider"] = cf.connection.provider if cf.connection_id else ""
-            self.initial["completion_event_choice"] = cf.completion_event_id or ""
-        provider = self.data.get("provider") if self.is_bound else self.initial.get("provider")
+        # Bound always: the editor passes what was typed, or the stored values as data.
+        provider = self.data.get("provider")
         if provider:
             self.fields["connection"].queryset = self.fields["connection"].queryset.filter(
                 provider=provider
@@ -135,7 +131,11 @@ class CloudFunctionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("completion_event_choice") == NEW_EVENT:
+        if cleaned.get("completion_event_choice") != NEW_EVENT:
+            # The name of a new event only matters when one is asked for.
+            self._errors.pop("new_event_name", None)
+            cleaned["new_event_name"] = ""
+        else:
             name = (cleaned.get("new_event_name") or "").strip()
             if not name:
                 self.add_error("new_event_name", "Name the new completion event.")

@@ -36,8 +36,12 @@ def cloud_function_save(
     new_event_name: str | None,
     event: CompletionEvent | None,
     max_attempts: int | None = None,
+    draft: dict[str, str] | None = None,
 ) -> CloudFunction:
-    """Save everything typed (valid or not) unless someone saved the step in between."""
+    """Save everything typed (valid or not) unless someone saved the step in between.
+
+    `draft` holds the typed text of refused fields; a save without refusals clears it.
+    """
     updated = Step.objects.filter(pk=step.pk, revision=expected_revision).update(
         revision=F("revision") + 1,
         updated_by=actor,
@@ -54,6 +58,7 @@ def cloud_function_save(
     cf.query_params = query_params
     cf.headers = headers
     cf.completion_event = event
+    cf.draft = draft or {}
     cf.save()
     step_refresh_problems(process=step.process)
     return cf

@@ -87,6 +87,35 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.textContent = label; }, 1200);
 });
 
+// "Did you mean "/v1/orders/"?": put the quoted text in its field, and check it again.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.cel-fix");
+  if (!button) return;
+  const field = document.querySelector(`[name="${CSS.escape(button.dataset.field)}"]`);
+  if (!field) return;
+  field.value = button.dataset.fix;
+  field.focus();
+  field.dispatchEvent(new Event("input", { bubbles: true }));
+});
+
+// The Input panel: a value's path goes in at the cursor of the last CEL field focused.
+let lastCelField = null;
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches("#cloud-function input.cel, #cloud-function textarea[name=body]")) lastCelField = event.target;
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.insert-path");
+  if (!button || !lastCelField) return;
+  const field = lastCelField;
+  const start = field.selectionStart ?? field.value.length;
+  const end = field.selectionEnd ?? start;
+  field.value = field.value.slice(0, start) + button.dataset.path + field.value.slice(end);
+  field.focus();
+  const caret = start + button.dataset.path.length;
+  field.setSelectionRange(caret, caret);
+  field.dispatchEvent(new Event("input", { bubbles: true }));
+});
+
 // "Cancel" in a confirmation just removes it.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button.dismiss");
@@ -137,4 +166,22 @@ document.addEventListener("htmx:responseError", (event) => {
   notice.setAttribute("role", "status");
   notice.textContent = `This stopped updating: the server answered ${status}. Reload the page to see why.`;
   elt.replaceWith(notice);
+});
+
+// Leaving the step editor with unsaved changes asks first; Save, Test and the helpers submit.
+let unsaved = false;
+function editorField(target) {
+  return target.form && target.form.id === "cloud-function" && target.name && !["curl", "operation"].includes(target.name);
+}
+document.addEventListener("input", (event) => { if (editorField(event.target)) unsaved = true; });
+document.addEventListener("change", (event) => { if (editorField(event.target)) unsaved = true; });
+document.addEventListener("submit", (event) => { if (event.target.id === "cloud-function") unsaved = false; });
+document.addEventListener("htmx:afterRequest", (event) => {
+  // An htmx Test saved the form before it ran.
+  if (event.detail.successful && event.detail.target && event.detail.target.id === "test-result") unsaved = false;
+});
+window.addEventListener("beforeunload", (event) => {
+  if (!unsaved) return;
+  event.preventDefault();
+  event.returnValue = "";
 });
