@@ -24,7 +24,7 @@ from cloudfunctions.connections.auth.oauth2 import TokenEndpointError
 from cloudfunctions.connections.providers import auth_for
 from cloudfunctions.http import transport
 from cloudfunctions.http.headers import HEADER_NAME, HEADER_SET_WHEN_SENT, HEADERS_SET_WHEN_SENT
-from cloudfunctions.http.redaction import Redactor
+from cloudfunctions.http.redaction import MASK, Redactor
 from cloudfunctions.http.request import OutboundRequest
 from cloudfunctions.http.url_builder import BASE_URL_INVALID, UnsafeURI, build_url
 from cloudfunctions.models import CloudFunction
@@ -189,16 +189,34 @@ def build_request(cf: CloudFunction, context: dict, *, attempt_key: str | None) 
     return BuiltRequest(request, transport.host_of(endpoint))
 
 
-def _shown(request: OutboundRequest, redact: Redactor) -> dict:
+def _shown(request: OutboundRequest, redact: Redactor, *, connection: str = "") -> dict:
     body = request.body
-    return redact(
-        {
-            "method": request.method,
-            "url": request.url,
-            "headers": dict(request.headers),
-            "body": None if body is None else body.decode("utf-8", "replace"),
-        }
-    )
+    headers = {name: _masked_authorization(name, value) for name, value in request.headers.items()}
+    shown = {
+        "method": request.method,
+        "url": request.url,
+        "headers": headers,
+        "body": None if body is None else body.decode("utf-8", "replace"),
+    }
+    if connection:
+        shown["connection"] = connection
+    return redact(shown)
+
+
+_SIGV4_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]{4})[^,\s]*")
+_SIGV4_SIGNATURE = re.compile(r"Signature=[0-9a-fA-F]+")
+
+
+def _masked_authorization(name: str, value: str) -> str:
+    """An Authorization value with its credential masked, its scheme kept: Bearer ••••••,
+    or SigV4's Credential=AKIA…/…, Signature=••••••."""
+    if name.lower() != "authorization":
+        return value
+    scheme, _, rest = value.partition(" ")
+    if scheme.upper().startswith("AWS4-"):
+        rest = _SIGV4_CREDENTIAL.sub(lambda m: f"Credential={m.group(1)}…/…", rest)
+        return f"{scheme} {_SIGV4_SIGNATURE.sub(f'Signature={MASK}', rest)}"
+    return f"{scheme} {MASK}" if rest else MASK
 
 
 def _nests_deeper(value: Any, limit: int) -> bool:
@@ -297,6 +315,10 @@ def cloud_function_execute(
         allowed = auth_hosts(cloud_function.connection)
         request = provider.apply(built.request)
         _add_credentials(redact, provider, request)
+        for secret in provider.secrets():
+            redact.add(secret)
+        # Now as sent, with what the connection added (its key, token or signature) masked.
+        shown = _shown(request, redact, connection=cloud_function.connection.name)
         # The step's Timeout, within the overall deadline every outbound call has.
         deadline = _deadline(cloud_function)
         response = transport.send(request, allowed_hosts=allowed, deadline_seconds=deadline)

@@ -180,13 +180,16 @@ def _run_context(step: Step, run) -> dict:
     name = step_kinds.get(step.kind).event_name(step)
     root = paths.event_root(name) if name else "response"
     tree = paths.tree(root, run.captured) if run.captured is not None else []
-    # The connection as it is now (its secrets never loaded): what adds the credentials.
-    connection = (
-        Connection.objects.defer(*Connection.SECRET_FIELDS, "oauth_token")
-        .filter(cloud_functions__step=step)
-        .first()
-    )
-    sent = editor_module.with_masked_auth(run.request, connection)
+    sent = run.request
+    if sent and "connection" not in sent:
+        # Stored before requests were kept as sent: add the connection's auth, masked, as
+        # it is now (its secrets never loaded).
+        connection = (
+            Connection.objects.defer(*Connection.SECRET_FIELDS, "oauth_token")
+            .filter(cloud_functions__step=step)
+            .first()
+        )
+        sent = editor_module.with_masked_auth(run.request, connection)
     return {"run": run, "request_sent": sent, "curl": to_curl(sent), "tree": tree}
 
 

@@ -466,3 +466,45 @@ def test_test_with_htmx_says_which_refused_fields_kept_their_saved_value(api, de
     html = response.content.decode()
     assert "Tested with the saved Attempts: the value typed there was refused." in html
     assert "Succeeded" in html
+
+
+def test_request_as_sent_shows_what_the_connection_added_masked(
+    outbound_tls, tls_httpserver, designer
+):
+    """The API key's header, the OAuth bearer and the SigV4 signature are listed, masked,
+    with the connection named; the curl line carries the same."""
+    from cloudfunctions.step.curl import to_curl
+    from tests.cloudfunctions.factories import (
+        MARKERS,
+        AmazonConnectionFactory,
+        OAuthConnectionFactory,
+    )
+
+    base = tls_httpserver.url_for("/").rstrip("/")
+    tls_httpserver.expect_request("/oauth2/token").respond_with_json(
+        {"access_token": "TOKEN-MARKER-shown", "token_type": "Bearer", "expires_in": 300}
+    )
+    tls_httpserver.expect_request("/v1/charges").respond_with_json({"ok": True})
+    outbound_tls.AMAZON_CONNECT_ENDPOINT_OVERRIDE = base
+    key = ApiKeyConnectionFactory(base_url=base, name="Payments")
+    oauth = OAuthConnectionFactory(base_url=base, token_url=f"{base}/oauth2/token")
+    aws = AmazonConnectionFactory()
+
+    shown = {}
+    for connection in (key, oauth, aws):
+        result = cloud_function_execute(cloud_function=_cf(connection), context=CONTEXT)
+        assert result.ok, result.error_message
+        shown[connection.pk] = result.request
+
+    assert shown[key.pk]["connection"] == "Payments"
+    assert shown[key.pk]["headers"][key.api_key_name] == MASK
+    assert shown[oauth.pk]["headers"]["Authorization"] == f"Bearer {MASK}"
+    signed = shown[aws.pk]["headers"]["Authorization"]
+    assert signed.startswith("AWS4-HMAC-SHA256 Credential=AKIA…/…")
+    assert signed.endswith(f"Signature={MASK}") and "X-Amz-Date" in shown[aws.pk]["headers"]
+    curl = to_curl(shown[oauth.pk])
+    assert f"Authorization: Bearer {MASK}" in curl and "TOKEN-MARKER" not in curl
+    for request in shown.values():
+        text = str(request)
+        for secret in (*MARKERS.values(), "TOKEN-MARKER-shown", "IOSFODNN7EXAMPLE"):
+            assert secret not in text
