@@ -22,6 +22,9 @@ from cloudfunctions.step import checks, services
 from cloudfunctions.step.forms import (
     NEW_EVENT,
     CloudFunctionForm,
+    OutcomeFormSet,
+    outcome_management_data,
+    outcomes_from_formset,
     row_formsets,
     row_management_data,
     rows_from_formset,
@@ -33,6 +36,7 @@ from orchestration.validators import is_ascii_digits
 SAVED = "Cloud function saved."
 SAVED_WITH_PROBLEMS = "Saved, but some fields need attention (see below)."
 INCOMPLETE = "The form was incomplete; nothing was saved. Please try again."
+OUTCOMES_REFUSED = "An Outcomes row needs attention (see below); nothing was saved."
 EVENT_TAKEN = (
     "That completion event was just taken by another step; nothing was saved. Pick another."
 )
@@ -132,11 +136,14 @@ def stored_data(step: Step, cf: CloudFunction) -> dict[str, str]:
         "uri": cf.uri,
         "body_mode": cf.body_mode,
         "body": cf.body,
+        "result": cf.result,
+        "timeout_seconds": "" if cf.timeout_seconds is None else str(cf.timeout_seconds),
         "max_attempts": str(step.max_attempts),
         "completion_event_choice": str(cf.completion_event_id or ""),
         "new_event_name": "",
         **row_management_data("query", cf.query_params or []),
         **row_management_data("headers", cf.headers or []),
+        **outcome_management_data(cf.outcomes or []),
     }
     data.update({k: str(v) for k, v in (cf.draft or {}).items() if k in DRAFT_FIELDS})
     return data
@@ -181,8 +188,18 @@ class StepEditor:
         elif hasattr(data, "dict"):
             data = data.dict()  # a QueryDict: one value per name, replaceable
         self.data = dict(data)
+        if "outcomes-TOTAL_FORMS" not in self.data:
+            # A page from before Outcomes existed, or a client that leaves them out: the
+            # stored rows stay as they are.
+            self.data.update(outcome_management_data(self.cloud_function.outcomes or []))
         self.form = CloudFunctionForm(self.data, instance=self.cloud_function, step=step)
         self.query, self.headers = row_formsets(self.data)
+        # The events a row may name: the process's, and any a stored row names already.
+        events = {e.name for e in step.process.events.all()}
+        events |= {r["event"] for r in self.cloud_function.outcomes or [] if r.get("event")}
+        self.outcomes = OutcomeFormSet(
+            self.data, prefix="outcomes", form_kwargs={"events": sorted(events)}
+        )
 
     @property
     def is_configured(self) -> bool:
@@ -191,7 +208,7 @@ class StepEditor:
     def is_valid(self) -> bool:
         """Validate the form and both formsets together (all of them, every time)."""
         form_valid = self.form.is_valid()
-        return all_valid([self.query, self.headers]) and form_valid
+        return all_valid([self.query, self.headers, self.outcomes]) and form_valid
 
     def rows_are_readable(self) -> bool:
         """Whether both formsets could be read (management data present, orders numbers)."""
@@ -212,7 +229,7 @@ class StepEditor:
         """Return the editor with one more empty row in `prefix`; nothing saved."""
         data = dict(self.data)
         total = data.get(f"{prefix}-TOTAL_FORMS", "")
-        if prefix in ROW_PREFIXES and is_ascii_digits(total):
+        if prefix in (*ROW_PREFIXES, "outcomes") and is_ascii_digits(total):
             data[f"{prefix}-TOTAL_FORMS"] = str(int(total) + 1)
         return StepEditor(self.step, data)
 
@@ -222,6 +239,9 @@ class StepEditor:
         form = self.form
         if not self.rows_are_readable() or "revision" in form.errors:
             return SaveResult(saved=False, refusal=INCOMPLETE)
+        if not self.outcomes.is_valid():
+            # The page comes back as typed, with each row's problem; nothing is lost.
+            return SaveResult(saved=False, refusal=OUTCOMES_REFUSED)
         cleaned = form.cleaned_data
         fields = {name: cleaned[name] for name in CloudFunctionForm.Meta.fields if name in cleaned}
         draft = {name: self.data.get(name, "") for name in DRAFT_FIELDS if name in form.errors}
@@ -252,6 +272,7 @@ class StepEditor:
                 event=event,
                 max_attempts=cleaned.get("max_attempts"),
                 draft=draft,
+                outcomes=outcomes_from_formset(self.outcomes),
             )
         except services.EditConflict as conflict:
             return SaveResult(saved=False, refusal=str(conflict), conflict=True)
@@ -293,6 +314,8 @@ class StepEditor:
         shown = copy.copy(self.cloud_function)  # the form has put the typed values on it
         shown.query_params = rows_from_formset(self.query) if self.query.is_valid() else []
         shown.headers = rows_from_formset(self.headers) if self.headers.is_valid() else []
+        if self.outcomes.is_valid():
+            shown.outcomes = outcomes_from_formset(self.outcomes)
         chosen = self.data.get("completion_event_choice", "")
         # A chosen or a new event counts as set; a refused name is listed with the form's errors.
         shown.completion_event_id = shown.completion_event_id or (1 if chosen else None)

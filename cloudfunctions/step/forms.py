@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db.models import Q
 
 from cloudfunctions.models import CloudFunction, Connection
@@ -61,6 +63,76 @@ def row_formsets(data):
     return RowFormSet(data, prefix="query"), RowFormSet(data, prefix="headers")
 
 
+FAIL_THE_RUN = "__fail__"
+# The classes, the codes APIs answer as business outcomes, and no answer at all.
+WHEN_CHOICES = [
+    *[(c, c) for c in ("2xx", "3xx", "4xx", "5xx")],
+    *[(c, c) for c in ("400", "401", "403", "404", "409", "410", "412", "422", "429")],
+    *[(c, c) for c in ("500", "502", "503", "504")],
+    ("error", "Connection error or timeout"),
+]
+OUTCOME_NEEDS_NAME = "Name the new completion event."
+
+
+class OutcomeForm(forms.Form):
+    """One Outcomes row: When an answer matches, emit a completion event or fail the run."""
+
+    when = forms.ChoiceField(label="When", choices=WHEN_CHOICES)
+    then = forms.ChoiceField(label="Completion event")
+    new_event_name = forms.CharField(label="New event name", required=False, max_length=100)
+
+    def __init__(self, *args, events=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["then"].choices = [
+            (FAIL_THE_RUN, "Fail the run"),
+            *[(name, name) for name in events],
+            (NEW_EVENT, "Create a new event…"),
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("then") == NEW_EVENT:
+            name = (cleaned.get("new_event_name") or "").strip()
+            if not name:
+                self.add_error("new_event_name", OUTCOME_NEEDS_NAME)
+            else:
+                try:
+                    validate_event_name(name)
+                except forms.ValidationError as exc:
+                    self.add_error("new_event_name", exc)
+        return cleaned
+
+
+OutcomeFormSet = forms.formset_factory(OutcomeForm, extra=0, can_delete=True, max_num=20)
+
+
+def outcomes_from_formset(formset) -> list[dict]:
+    """Return the kept Outcomes rows in order: {"when", "event"}, event None to fail."""
+    rows = []
+    for form in formset.forms:
+        data = form.cleaned_data
+        if not data or data.get("DELETE"):
+            continue
+        then = data.get("then")
+        event = data["new_event_name"].strip() if then == NEW_EVENT else then
+        rows.append({"when": data["when"], "event": None if then == FAIL_THE_RUN else event})
+    return rows
+
+
+def outcome_management_data(rows: list[dict]) -> dict[str, str]:
+    """Return POST data for the Outcomes formset holding exactly these rows."""
+    data = {
+        "outcomes-TOTAL_FORMS": str(len(rows)),
+        "outcomes-INITIAL_FORMS": "0",
+        "outcomes-MIN_NUM_FORMS": "0",
+        "outcomes-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(rows):
+        data[f"outcomes-{index}-when"] = row.get("when", "")
+        data[f"outcomes-{index}-then"] = row.get("event") or FAIL_THE_RUN
+    return data
+
+
 class CloudFunctionForm(forms.ModelForm):
     """Keeps everything typed: problems are reported on the step, not by refusing the save."""
 
@@ -84,10 +156,25 @@ class CloudFunctionForm(forms.ModelForm):
         help_text="In deployed runs: tries on timeouts, connection errors, 429 and 5xx.",
     )
     revision = forms.IntegerField(widget=forms.HiddenInput)
+    timeout_seconds = forms.IntegerField(
+        label="Timeout",
+        min_value=1,
+        required=False,
+        help_text="Seconds this step's request may take; empty: the server's overall deadline.",
+    )
 
     class Meta:
         model = CloudFunction
-        fields = ["name", "connection", "method", "uri", "body_mode", "body"]
+        fields = [
+            "name",
+            "connection",
+            "method",
+            "uri",
+            "body_mode",
+            "body",
+            "result",
+            "timeout_seconds",
+        ]
         widgets = {
             "body_mode": forms.RadioSelect,
             "uri": forms.TextInput(attrs={"class": "cel", "spellcheck": "false"}),
@@ -95,6 +182,10 @@ class CloudFunctionForm(forms.ModelForm):
         }
         help_texts = {
             "uri": 'A CEL expression relative to the base URL, e.g. "/v1/charges".',
+            "result": (
+                "Optional CEL shaping what the completion event carries, over response "
+                '(status, headers, body, duration_ms), e.g. {"id": response.body.id}.'
+            ),
         }
 
     def __init__(self, *args, step, **kwargs):
@@ -104,8 +195,12 @@ class CloudFunctionForm(forms.ModelForm):
             *Connection.SECRET_FIELDS, "oauth_token"
         )
         # Kept exactly as typed, surrounding spaces included: the page shows what is stored.
-        for name in ("name", "uri", "body"):
+        for name in ("name", "uri", "body", "result"):
             self.fields[name].strip = False
+        self.fields["timeout_seconds"].max_value = int(settings.OUTBOUND_DEADLINE_SECONDS)
+        self.fields["timeout_seconds"].validators.append(
+            MaxValueValidator(int(settings.OUTBOUND_DEADLINE_SECONDS))
+        )
         self.fields["connection"].label = "Connection"
         self.fields["connection"].empty_label = "Choose a connection"
         # Bound always: the editor passes what was typed, or the stored values as data.

@@ -37,6 +37,7 @@ def cloud_function_save(
     event: CompletionEvent | None,
     max_attempts: int | None = None,
     draft: dict[str, str] | None = None,
+    outcomes: list[dict] | None = None,
 ) -> CloudFunction:
     """Save everything typed (valid or not) unless someone saved the step in between.
 
@@ -59,6 +60,11 @@ def cloud_function_save(
     cf.headers = headers
     cf.completion_event = event
     cf.draft = draft or {}
+    if outcomes is not None:
+        # The events an Outcomes row names exist, so later steps can start on them.
+        for name in {row["event"] for row in outcomes if row["event"]}:
+            CompletionEvent.objects.get_or_create(process=step.process, name=name)
+        cf.outcomes = outcomes
     cf.save()
     step_refresh_problems(process=step.process)
     return cf

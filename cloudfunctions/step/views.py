@@ -18,10 +18,10 @@ from cloudfunctions.step.curl_import import CurlImportError, curl_import
 from cloudfunctions.step.editor import StepEditor
 from cloudfunctions.step.operations import amazon_connect_operations, operation_fill
 from orchestration.models import Step
+from orchestration.processes import routes, step_kinds
 from orchestration.processes import services as orchestration_services
-from orchestration.processes import step_kinds
 from orchestration.processes.refused_samples import refused_sample_pop
-from orchestration.processes.selectors import step_context, step_latest_run
+from orchestration.processes.selectors import process_steps, step_context, step_latest_run
 from orchestration.processes.views import check_editable, editor_context
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import designer_required
@@ -34,6 +34,7 @@ from orchestration.web.throttle import (
 TEMPLATE = "cloudfunctions/step_editor.html"
 EVENT_TAKEN = editor_module.EVENT_TAKEN
 NO_CAPTURE_YET = "no captured value yet; run Test on the earlier steps to see one"
+MAY_BE_ABSENT = " — may be absent on this path"
 
 
 def step_editor(request, step: Step):
@@ -81,7 +82,11 @@ def _fill_from_curl(request, cf: CloudFunction) -> tuple[dict, list[str]]:
 FILLERS = {"fill_operation": _fill_from_operation, "import_curl": _fill_from_curl}
 
 
-ADD_ROW = {"add_row_query": "query", "add_row_headers": "headers"}
+ADD_ROW = {
+    "add_row_query": "query",
+    "add_row_headers": "headers",
+    "add_row_outcomes": "outcomes",
+}
 
 
 def _chosen_connection(request, cf: CloudFunction):
@@ -193,11 +198,15 @@ def _run_context(step: Step, run) -> dict:
     return {"run": run, "request_sent": sent, "curl": to_curl(sent), "tree": tree}
 
 
-def _input_trees(test: dict) -> list[dict]:
-    """The data this step can use, as trees: the Test input, then each earlier event."""
+def _input_trees(test: dict, step: Step) -> list[dict]:
+    """The data this step can use, as trees: the Test input, then each earlier event, those
+    another route may leave out marked so."""
     trees = [{"title": "trigger (Test input)", "nodes": paths.tree("trigger", test["trigger"])}]
+    certain = routes.certain_events(process_steps(process=step.process), step)
     for name, payload in test["events"].items():
         title = f"{name} ({'sample' if name in test['samples'] else 'last Test'})"
+        if name not in certain:
+            title += MAY_BE_ABSENT
         trees.append({"title": title, "nodes": paths.tree(paths.event_root(name), payload)})
     return trees
 
@@ -220,6 +229,7 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
         step=step,
         form=editor.form,
         query_formset=editor.query,
+        outcomes_formset=editor.outcomes,
         headers_formset=editor.headers,
         configure=configure,
         conflict=conflict,
@@ -229,7 +239,7 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
             *paths.leaves(test["events"], set(test["samples"])),
         ],
         incomplete=incomplete,
-        input_trees=_input_trees(test),
+        input_trees=_input_trees(test, step),
     )
     context.update(extra if extra is not None else _last_run(step))
     cf = editor.cloud_function

@@ -57,3 +57,23 @@ def unreachable_start(step: Step, start: str | None, earlier: set[str]) -> str |
     if not step.starts_on and not earlier:
         return None  # the previous step is not configured yet: its own problem says so
     return STARTS_ON_UNKNOWN.format(event=start)
+
+
+def certain_events(steps: Sequence[Step], step: Step) -> set[str]:
+    """Return the events every run reaching `step` has emitted: its start event, the start
+    of the step that emits it, and so on back to the process start. Other earlier events
+    may be absent on this path (another route was taken)."""
+    starts = start_events(steps)
+    index = [s.pk for s in steps].index(step.pk)
+    certain: set[str] = set()
+    event = starts[index]
+    while event is not None and event not in certain:
+        certain.add(event)
+        emitters = [
+            i for i in range(index) if event in step_kinds.get(steps[i].kind).event_names(steps[i])
+        ]
+        if len(emitters) != 1:
+            break  # emitted by several steps: which one ran depends on the run
+        index = emitters[0]
+        event = starts[index]
+    return certain

@@ -624,3 +624,78 @@ def test_masked_auth_of_each_scheme(factory, header, expected):
     query = ApiKeyConnectionFactory(api_key_location="query", api_key_name="key")
     sent = with_masked_auth({"method": "GET", "url": "https://x/y?a=1", "headers": {}}, query)
     assert sent["url"] == "https://x/y?a=1&key=••••••"
+
+
+def _outcomes(rows):
+    data = {
+        "outcomes-TOTAL_FORMS": str(len(rows)),
+        "outcomes-INITIAL_FORMS": "0",
+        "outcomes-MIN_NUM_FORMS": "0",
+        "outcomes-MAX_NUM_FORMS": "1000",
+    }
+    for index, (when, then, name) in enumerate(rows):
+        data[f"outcomes-{index}-when"] = when
+        data[f"outcomes-{index}-then"] = then
+        data[f"outcomes-{index}-new_event_name"] = name
+    return data
+
+
+def test_outcomes_result_and_timeout_are_saved_and_shown_again(designer_client):
+    from cloudfunctions.step.forms import FAIL_THE_RUN, NEW_EVENT
+
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    rows = [
+        ("404", NEW_EVENT, "Order missing"),
+        ("5xx", FAIL_THE_RUN, ""),
+        ("error", NEW_EVENT, "API down"),
+    ]
+    response = designer_client.post(
+        _url(step),
+        _post(
+            step,
+            connection,
+            result='{"id": response.body.id}',
+            timeout_seconds="5",
+            **_outcomes(rows),
+        ),
+    )
+
+    assert response.status_code == 302
+    cf = CloudFunction.objects.get(step=step)
+    assert cf.outcomes == [
+        {"when": "404", "event": "Order missing"},
+        {"when": "5xx", "event": None},
+        {"when": "error", "event": "API down"},
+    ]
+    assert (cf.result, cf.timeout_seconds) == ('{"id": response.body.id}', 5)
+    # The routed events exist: later steps can start on them and pick them.
+    assert {"Order missing", "API down"} <= set(step.process.events.values_list("name", flat=True))
+    page = designer_client.get(_url(step)).content.decode()
+    assert 'value="Order missing" selected' in page and ">Outcomes<" in page
+    assert "response.body.id" in page
+
+
+def test_an_outcome_row_that_needs_attention_keeps_the_page_as_typed(designer_client):
+    from cloudfunctions.step.forms import NEW_EVENT, OUTCOME_NEEDS_NAME
+
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    typed = _post(step, connection, uri='"/v1/typed"', **_outcomes([("404", NEW_EVENT, "")]))
+
+    response = designer_client.post(_url(step), typed)
+
+    page = response.content.decode()
+    assert OUTCOME_NEEDS_NAME in page and "/v1/typed" in page
+    assert not CloudFunction.objects.filter(step=step).exists()
+
+
+def test_a_timeout_above_the_overall_deadline_is_refused(designer_client, settings):
+    settings.OUTBOUND_DEADLINE_SECONDS = 15
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+
+    designer_client.post(_url(step), _post(step, connection, timeout_seconds="60"))
+
+    cf = CloudFunction.objects.get(step=step)
+    assert cf.timeout_seconds is None  # refused; the rest is saved

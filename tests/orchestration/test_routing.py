@@ -440,3 +440,19 @@ def test_a_steps_timeout_ends_its_call_and_routes_as_a_connection_error(api, set
     assert set(run.events) == {"too slow"}
     assert run.events["too slow"]["stage"] == "timeout"
     assert "within 1 seconds" in run.events["too slow"]["error"]
+
+
+def test_the_input_panel_marks_events_another_route_may_leave_out(designer_client, look_up_order):
+    from cloudfunctions.step.views import MAY_BE_ABSENT
+
+    draft, _ = look_up_order
+    for event in draft.events.all():
+        event.sample_payload = {"status": 200, "body": {"event": event.name}}
+        event.save()
+    ship = draft.steps.get(name="Step 3")  # starts on "order found"
+
+    page = designer_client.get(reverse("step-editor", args=[draft.pk, ship.pk])).content.decode()
+
+    assert "order found (sample)<" in page  # on its path: certain
+    assert f"order missing (sample){MAY_BE_ABSENT}" in page
+    assert f"order created (sample){MAY_BE_ABSENT}" in page
