@@ -52,3 +52,35 @@ def _screenshot(page, target: str) -> None:
     box = page.locator("#test-result").bounding_box()
     clip = {"x": box["x"] - 24, "y": top["y"] - 10, "width": box["width"] + 48, "height": 560}
     page.screenshot(path=target, clip=clip)
+
+
+def test_the_step_editor_shows_form_and_input_panel_without_overlap(
+    page, live_server, demo_api_settings
+):
+    """Both panes at a desktop and a phone size; SCREENSHOTS_DIR saves them for the README."""
+    for role in (DESIGNERS, CONNECTION_ADMINS):
+        role_group(role)
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    username, password, _ = DEMO_USERS[0]
+    sign_in(page, username, password)
+    page.get_by_role("link", name=DEMO_PROCESS, exact=True).click()
+    page.get_by_role("link", name="2. Create charge").click()
+    form, panel = page.locator("#cloud-function"), page.locator("aside.input-panel")
+    for width, height, side_by_side in ((1440, 900, True), (390, 844, False)):
+        page.set_viewport_size({"width": width, "height": height})
+        expect(panel).to_be_visible()
+        b = panel.bounding_box()
+        # Every control of the form, not only its box: a grid column narrower than its
+        # content lets fields run under the panel.
+        right, bottom = page.evaluate(
+            """() => [...document.querySelectorAll('#cloud-function :is(input, select, textarea)')]
+                 .filter(e => e.type !== 'hidden' && e.offsetParent)
+                 .map(e => e.getBoundingClientRect())
+                 .reduce(([r, b], x) => [Math.max(r, x.right), Math.max(b, x.bottom)], [0, 0])"""
+        )
+        if side_by_side:
+            assert right <= b["x"], (right, b)  # the panel to the right
+        else:
+            assert form.bounding_box()["y"] < b["y"], b  # the panel below the form
+        if folder := os.environ.get("SCREENSHOTS_DIR"):
+            page.screenshot(path=os.path.join(folder, f"step-editor-{width}x{height}.png"))
