@@ -29,7 +29,7 @@ from orchestration.processes.services import process_test_run, step_test_run
 from orchestration.runs import services as run_services
 from tests.demo_api import *  # noqa: F403  (the demo_api and demo_api_settings fixtures)
 from tests.demo_api import ROOT, free_port, wait_for_port
-from tests.orchestration.runs import work
+from tests.orchestration.run_builders import work
 
 SUCCEEDED = StepRun.Outcome.SUCCEEDED
 _SETTINGS = (

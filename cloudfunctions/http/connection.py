@@ -2,7 +2,7 @@
 deadline can shut down, name resolution the deadline can abandon, and a shared TLS context.
 
 The library internals overridden here, their libraries pinned to a major version in
-pyproject.toml, each tested by name in tests/cloudfunctions/test_transport_overrides.py:
+pyproject.toml, each tested by name in tests/cloudfunctions/http/test_transport_overrides.py:
 urllib3's ``HTTPSConnection._new_conn`` and ``PoolManager.pool_classes_by_scheme``, and the
 adapter's ``build_connection_pool_key_attributes`` (where requests-hardened resolves, filters
 and pins the name) and ``cert_verify``.

@@ -14,8 +14,7 @@ from django.urls import reverse
 
 from tests.benchmarks.harness import measure_interleaved, report
 from tests.cloudfunctions.cel.test_limits import NESTED_MAPS, REFUSALS, doubling
-from tests.cloudfunctions.factories import StepFactory
-from tests.factories import designer
+from tests.factories import StepFactory, designer
 
 REPEAT = 10
 

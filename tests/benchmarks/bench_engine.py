@@ -21,7 +21,7 @@ from orchestration.processes import deployments
 from orchestration.runs import services as run_services
 from tests.benchmarks import bench_engine_concurrency
 from tests.benchmarks.bench_execution import _tls_server
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,

@@ -23,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from cloudfunctions import cel
 from cloudfunctions.step.execution import cel_context, cloud_function_execute
 from tests.benchmarks.harness import Measurement, measure, measure_interleaved, report
-from tests.cloudfunctions.factories import MARKERS, ApiKeyConnectionFactory, CloudFunctionFactory
+from tests.factories import MARKERS, ApiKeyConnectionFactory, CloudFunctionFactory
 
 TARGET = 1.3
 AIM = 1.1

@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 
 from orchestration.web.roles import CONNECTION_ADMINS, DESIGNERS
 from tests.browser.conftest import htmx_settled, sign_in
-from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, ApiKeyConnectionFactory, StepFactory, UserFactory
 
 
 def _add_row(page, legend: str, key: str, value: str) -> None:
@@ -206,7 +205,7 @@ def test_a_refused_name_then_a_fix_keeps_every_row_through_each_redraw(
 ):
     """The rows-lost journey: rows, a refused new event name, a redraw, the fix, a reload."""
     from cloudfunctions.step.editor import SAVED, SAVED_WITH_PROBLEMS
-    from tests.cloudfunctions.factories import (
+    from tests.factories import (
         AmazonConnectionFactory,
         CloudFunctionFactory,
         EventFactory,
@@ -317,7 +316,7 @@ def test_every_hidden_control_is_out_of_sight(page, live_server):
 
 
 def test_opening_a_step_with_many_rows_makes_one_document_request(page, live_server, designer):
-    from tests.cloudfunctions.factories import CloudFunctionFactory
+    from tests.factories import CloudFunctionFactory
 
     rows = [{"key": f'"k{i}"', "value": f'"v{i}"'} for i in range(10)]
     cf = CloudFunctionFactory(query_params=rows, headers=rows)
@@ -370,7 +369,7 @@ def test_a_value_clicked_in_the_input_panel_goes_in_at_the_caret(
     page, live_server, designer, charges_api
 ):
     from orchestration.models import StepRun
-    from tests.cloudfunctions.factories import CloudFunctionFactory, EventFactory
+    from tests.factories import CloudFunctionFactory, EventFactory
 
     first = CloudFunctionFactory(connection=charges_api, completion_event=None)
     first.completion_event = EventFactory(process=first.step.process, name="charge.found")

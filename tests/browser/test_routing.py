@@ -6,8 +6,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
-from tests.cloudfunctions.factories import ApiKeyConnectionFactory
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, ApiKeyConnectionFactory
 
 
 def _step(page, name: str, uri: str, event: str) -> None:

@@ -10,15 +10,15 @@ from werkzeug import Response
 
 from orchestration.runs import services as run_services
 from tests.browser.conftest import sign_in
-from tests.cloudfunctions.factories import (
+from tests.factories import (
+    PASSWORD,
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,
     ProcessFactory,
     StepFactory,
 )
-from tests.factories import PASSWORD
-from tests.orchestration.runs import deployed_process, work
+from tests.orchestration.run_builders import deployed_process, work
 
 
 def test_deploy_run_and_watch_it_finish(page, live_server, designer, outbound_tls, tls_httpserver):

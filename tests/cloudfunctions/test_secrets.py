@@ -12,7 +12,7 @@ from django.urls import reverse
 from cloudfunctions import secrets
 from cloudfunctions.demo import DEMO_USERS
 from cloudfunctions.models import Connection
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     MARKERS,
     AmazonConnectionFactory,
     ApiKeyConnectionFactory,

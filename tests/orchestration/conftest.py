@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from orchestration.processes import deployments
-from tests.cloudfunctions.factories import ApiKeyConnectionFactory
-from tests.orchestration.runs import deployed_process
+from tests.factories import ApiKeyConnectionFactory
+from tests.orchestration.run_builders import deployed_process
 
 
 @pytest.fixture

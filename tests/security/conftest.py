@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.cloudfunctions.factories import MARKERS
+from tests.factories import MARKERS
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # One pytest session per process: the summary reads what this run recorded.

@@ -15,8 +15,8 @@ from cloudfunctions.http.url_builder import URI_HAS_BACKSLASH
 from cloudfunctions.models import CloudFunction
 from cloudfunctions.step.curl_messages import COMMAND_TOO_LONG
 from cloudfunctions.step.execution import cloud_function_execute
-from tests.cloudfunctions.factories import ApiKeyConnectionFactory, StepFactory
-from tests.cloudfunctions.test_step_editor import _post, _rows
+from tests.cloudfunctions.step.test_views import _post, _rows
+from tests.factories import ApiKeyConnectionFactory, StepFactory
 
 pytestmark = pytest.mark.django_db
 

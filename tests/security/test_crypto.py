@@ -13,7 +13,7 @@ from cloudfunctions import secrets
 from cloudfunctions.connections.probe import connection_test_run
 from cloudfunctions.models import Connection
 from cloudfunctions.step.execution import cloud_function_execute
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     MARKERS,
     AmazonConnectionFactory,
     ApiKeyConnectionFactory,

@@ -12,8 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.browser.conftest import CHROMIUM, sign_in
-from tests.cloudfunctions.factories import ApiKeyConnectionFactory, CloudFunctionFactory
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, ApiKeyConnectionFactory, CloudFunctionFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from cloudfunctions.http import errors
 from cloudfunctions.models import Connection
 from cloudfunctions.step.execution import cloud_function_execute
 from tests.clock import GENEROUS_SECONDS
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     OAuthConnectionFactory,

@@ -28,13 +28,13 @@ from werkzeug import Request, Response
 from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import CompletionEvent, StepRun
 from orchestration.processes.services import event_sample_pin, step_run_record
-from tests.cloudfunctions.factories import (
+from tests.cloudfunctions.step.test_views import _post
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,
     OAuthConnectionFactory,
 )
-from tests.cloudfunctions.test_step_editor import _post
 from tests.security.conftest import tally_spellings
 from tests.security.spellings import ENCODINGS, as_text, leaks
 

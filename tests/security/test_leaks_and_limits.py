@@ -20,7 +20,7 @@ from cloudfunctions.models import Connection, ConnectionAuditEntry
 from cloudfunctions.step.execution import CAPTURE_MAX_DEPTH, cloud_function_execute
 from orchestration.models import StepRun
 from orchestration.processes.services import step_run_record
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     MARKERS,
     ApiKeyConnectionFactory,
     CloudFunctionFactory,

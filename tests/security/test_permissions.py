@@ -15,7 +15,7 @@ from django.utils.html import escape
 from orchestration.models import Process, Run
 from orchestration.web.roles import DESIGN_REFUSED, DESIGNERS, MANAGE_REFUSED
 from tests import factories as users
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,

@@ -14,14 +14,14 @@ from werkzeug import Response
 from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import StepRun
 from orchestration.processes.services import step_run_record
-from tests.cloudfunctions.factories import (
+from tests.cloudfunctions.step.test_views import _post
+from tests.factories import (
     MARKERS,
     AmazonConnectionFactory,
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     OAuthConnectionFactory,
 )
-from tests.cloudfunctions.test_step_editor import _post
 
 pytestmark = pytest.mark.django_db
 

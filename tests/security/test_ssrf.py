@@ -14,7 +14,7 @@ import pytest
 
 from cloudfunctions.http import errors, transport
 from cloudfunctions.step.execution import cloud_function_execute
-from tests.cloudfunctions.factories import ApiKeyConnectionFactory, CloudFunctionFactory
+from tests.factories import ApiKeyConnectionFactory, CloudFunctionFactory
 
 pytestmark = pytest.mark.django_db
 

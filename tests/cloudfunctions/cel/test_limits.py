@@ -12,7 +12,7 @@ from cloudfunctions.cel import compiler, limits
 from cloudfunctions.cel import messages as msg
 from orchestration.web.throttle import FIELD_CHECKS_THROTTLED
 from tests import factories as user_factories
-from tests.cloudfunctions.factories import StepFactory
+from tests.factories import StepFactory
 
 TEN_MB = 10_000_000
 LIST_40 = "[" + ",".join(str(i) for i in range(40)) + "]"

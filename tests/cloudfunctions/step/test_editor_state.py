@@ -19,7 +19,7 @@ from cloudfunctions.step.forms import NEW_EVENT
 from orchestration.models import Step
 from orchestration.validators import validate_event_name
 from tests import factories as user_factories
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,

@@ -19,11 +19,11 @@ from orchestration.models import Process, Run, StepRun
 from orchestration.processes import deployments
 from orchestration.runs import engine
 from orchestration.runs import services as run_services
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     ProcessFactory,
     StepFactory,
 )
-from tests.orchestration.runs import deployed_process, draft_process, run_to_end, work
+from tests.orchestration.run_builders import deployed_process, draft_process, run_to_end, work
 
 pytestmark = pytest.mark.django_db
 
@@ -254,7 +254,7 @@ def test_run_history_pages(designer_client, hooked):
 
 
 def test_step_runs_of_deployed_runs_mask_secrets(api):
-    from tests.cloudfunctions.factories import MARKERS
+    from tests.factories import MARKERS
 
     connection, server = api
     server.expect_request("/v1/x").respond_with_handler(

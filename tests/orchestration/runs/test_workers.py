@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 from orchestration.models import Run
 from orchestration.processes import deployments
 from orchestration.runs import services as run_services
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,

@@ -24,7 +24,7 @@ from orchestration.processes.forms import (
 from orchestration.runs import engine
 from orchestration.runs import services as run_services
 from orchestration.runs.views import RUN_INPUT_NOT_OBJECT, WEBHOOK_NOT_OBJECT
-from tests.orchestration.runs import deployed_process, run_to_end
+from tests.orchestration.run_builders import deployed_process, run_to_end
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from orchestration.models import Run
 from orchestration.processes import deployments
 from orchestration.runs import engine
 from orchestration.runs import services as run_services
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     CloudFunctionFactory,
     EventFactory,
     ProcessFactory,

@@ -26,7 +26,7 @@ from cloudfunctions.connections.providers import ConnectionTokenStore, auth_for
 from cloudfunctions.connections.services import connection_update
 from cloudfunctions.http.transport import OutboundRequest, send
 from cloudfunctions.models import Connection
-from tests.cloudfunctions.factories import OAuthConnectionFactory
+from tests.factories import OAuthConnectionFactory
 
 CALLERS = 20
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from cloudfunctions.connections.providers import ConnectionTokenStore
 from cloudfunctions.http import errors
 from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry
 from cloudfunctions.step.execution import cloud_function_execute
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     MARKERS,
     AmazonConnectionFactory,
     ApiKeyConnectionFactory,

@@ -12,7 +12,7 @@ from django.urls import reverse
 from orchestration.models import StepRun
 from orchestration.processes.services import PROCESS_TEST_TOO_MANY_STEPS, STEP_NOT_SENT
 from orchestration.web import throttle
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,

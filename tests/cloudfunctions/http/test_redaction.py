@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 
 from cloudfunctions.http.redaction import MASK, Redactor
 from cloudfunctions.step.execution import cloud_function_execute
-from tests.cloudfunctions.factories import MARKERS, ApiKeyConnectionFactory, CloudFunctionFactory
+from tests.factories import MARKERS, ApiKeyConnectionFactory, CloudFunctionFactory
 from tests.security.spellings import as_text, leaks
 
 SECRET = "sk/live+Zq9=äb"

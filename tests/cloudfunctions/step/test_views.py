@@ -11,13 +11,13 @@ from orchestration.models import CompletionEvent
 from orchestration.processes.services import step_refresh_problems
 from orchestration.validators import EVENT_NAME_INVALID, validate_event_name
 from tests import factories as user_factories
-from tests.cloudfunctions.factories import (
+from tests.cloudfunctions.step.page import form_data
+from tests.factories import (
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
     EventFactory,
     StepFactory,
 )
-from tests.cloudfunctions.step.page import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -310,7 +310,7 @@ def test_import_curl_fills_the_form_without_saving_and_flags_credentials(designe
 
 
 def test_operation_picker_fills_method_uri_and_body_skeleton(designer_client):
-    from tests.cloudfunctions.factories import AmazonConnectionFactory
+    from tests.factories import AmazonConnectionFactory
 
     step = StepFactory()
     amazon = AmazonConnectionFactory()
@@ -591,7 +591,7 @@ def test_the_incomplete_box_follows_an_import(designer_client):
 
 
 def test_request_as_sent_lists_the_connections_auth_masked(designer_client, echo_api):
-    from tests.cloudfunctions.factories import MARKERS
+    from tests.factories import MARKERS
 
     connection, seen = echo_api
     step = StepFactory()

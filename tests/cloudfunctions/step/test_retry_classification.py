@@ -21,15 +21,15 @@ from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
 from orchestration.processes import deployments
 from orchestration.runs import services as run_services
-from tests.cloudfunctions.factories import (
+from tests.cloudfunctions.token_store import MemoryTokenStore
+from tests.factories import (
     CloudFunctionFactory,
     EventFactory,
     OAuthConnectionFactory,
     ProcessFactory,
     StepFactory,
 )
-from tests.cloudfunctions.token_store import MemoryTokenStore
-from tests.orchestration.runs import work
+from tests.orchestration.run_builders import work
 
 pytestmark = pytest.mark.django_db
 

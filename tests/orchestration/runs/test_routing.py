@@ -10,13 +10,13 @@ from orchestration.models import Run, StepRun
 from orchestration.processes import deployments, routes
 from orchestration.runs import engine
 from orchestration.runs import services as run_services
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     CloudFunctionFactory,
     EventFactory,
     ProcessFactory,
     StepFactory,
 )
-from tests.orchestration.runs import work
+from tests.orchestration.run_builders import work
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from cloudfunctions.connections.forms import ConnectionForm
 from cloudfunctions.connections.services import ConnectionInUse, connection_delete
 from cloudfunctions.http.transport import host_of
 from cloudfunctions.models import CloudFunction, Connection, ConnectionAuditEntry, shown_host
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     MARKERS,
     AmazonConnectionFactory,
     ApiKeyConnectionFactory,
@@ -269,7 +269,7 @@ def test_a_secret_typed_into_a_refused_form_is_said_to_be_not_kept(admin_client_
 
 
 def test_a_connection_kept_by_a_deployed_version_says_so(admin_user):
-    from tests.orchestration.runs import deployed_process
+    from tests.orchestration.run_builders import deployed_process
 
     first = ApiKeyConnectionFactory()
     process = deployed_process(first, '"/v1/x"')
@@ -285,7 +285,7 @@ def test_the_admin_shows_connections_and_their_trail_but_changes_neither(
     client, superuser, admin_user
 ):
     from cloudfunctions.connections.providers import ConnectionTokenStore
-    from tests.cloudfunctions.factories import OAuthConnectionFactory
+    from tests.factories import OAuthConnectionFactory
 
     connection = OAuthConnectionFactory(base_url="https://api.example.com")
     ConnectionTokenStore(connection.pk).save({"access_token": "TOKEN-MARKER", "expires_at": 1}, 0)
@@ -326,7 +326,7 @@ def test_a_stored_secret_goes_to_a_new_host_only_when_entered_again(admin_client
 
 
 def test_an_oauth_token_url_on_a_new_host_needs_the_client_secret_again():
-    from tests.cloudfunctions.factories import OAuthConnectionFactory
+    from tests.factories import OAuthConnectionFactory
 
     connection = OAuthConnectionFactory(
         base_url="https://api.example.com", token_url="https://auth.example.com/token"

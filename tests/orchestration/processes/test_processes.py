@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from orchestration.models import Process, Step
-from tests.cloudfunctions.factories import CloudFunctionFactory, EventFactory, ProcessFactory
+from tests.factories import CloudFunctionFactory, EventFactory, ProcessFactory
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from cloudfunctions.http.url_builder import URI_CHANGES_HOST, URI_CLIMBS_OUT, Un
 from cloudfunctions.step.checks import iter_problems
 from cloudfunctions.step.execution import BODY_NOT_FINITE, cloud_function_execute
 from tests.clock import GENEROUS_SECONDS
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     MARKERS,
     ApiKeyConnectionFactory,
     CloudFunctionFactory,
@@ -282,7 +282,7 @@ def test_test_button_runs_and_shows_the_captured_tree(api, designer_client):
     cf.completion_event = EventFactory(process=cf.step.process, name="charge.created")
     cf.save()
     step = cf.step
-    from tests.cloudfunctions.test_step_editor import _post
+    from tests.cloudfunctions.step.test_views import _post
 
     data = _post(
         step,
@@ -310,7 +310,7 @@ def test_a_post_test_asks_for_confirmation_naming_the_host(api, designer_client)
     connection, server = api
     cf = _cf(connection, method="POST", body="{}")
     step = cf.step
-    from tests.cloudfunctions.test_step_editor import _post
+    from tests.cloudfunctions.step.test_views import _post
 
     data = _post(step, connection, new_event_name="x.done", _action="test")
     response = designer_client.post(
@@ -379,7 +379,7 @@ def test_a_deeply_nested_json_response_is_captured_as_text(api):
 
 
 def test_test_runs_are_limited_per_user(api, designer_client, settings):
-    from tests.cloudfunctions.test_step_editor import _post
+    from tests.cloudfunctions.step.test_views import _post
 
     settings.TEST_RUN_LIMIT = 2
     connection, server = api
@@ -426,7 +426,7 @@ def test_binary_answers_with_nul_bytes_are_stored_safely(api, designer):
 
 
 def test_a_token_endpoint_with_a_nonsense_expiry_fails_cleanly(outbound_tls, tls_httpserver):
-    from tests.cloudfunctions.factories import OAuthConnectionFactory
+    from tests.factories import OAuthConnectionFactory
 
     base = tls_httpserver.url_for("/").rstrip("/")
     tls_httpserver.expect_request("/token").respond_with_json(
@@ -442,7 +442,7 @@ def _test_with_refused_attempts(api, designer_client, **headers):
     connection, server = api
     server.expect_request("/api/v1/charges").respond_with_json({"id": "ch_7"})
     step = _cf(connection).step
-    from tests.cloudfunctions.test_step_editor import _post
+    from tests.cloudfunctions.step.test_views import _post
 
     data = _post(step, connection, method="GET", body="", new_event_name="x.done", _action="test")
     data.update({"query-TOTAL_FORMS": "0", "headers-TOTAL_FORMS": "0", "max_attempts": "99"})
@@ -474,7 +474,7 @@ def test_request_as_sent_shows_what_the_connection_added_masked(
     """The API key's header, the OAuth bearer and the SigV4 signature are listed, masked,
     with the connection named; the curl line carries the same."""
     from cloudfunctions.step.curl import to_curl
-    from tests.cloudfunctions.factories import (
+    from tests.factories import (
         MARKERS,
         AmazonConnectionFactory,
         OAuthConnectionFactory,

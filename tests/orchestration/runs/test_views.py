@@ -11,7 +11,7 @@ from werkzeug import Response
 from orchestration.models import Run
 from orchestration.runs import engine
 from orchestration.runs import services as run_services
-from tests.orchestration.runs import deployed_process, work
+from tests.orchestration.run_builders import deployed_process, work
 
 pytestmark = pytest.mark.django_db
 

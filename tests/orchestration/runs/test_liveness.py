@@ -16,14 +16,14 @@ from werkzeug import Request, Response
 from orchestration.models import Run
 from orchestration.runs import liveness
 from orchestration.runs import services as run_services
-from tests.orchestration.runs import deployed_process, work
+from tests.orchestration.run_builders import deployed_process, work
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def api(outbound_tls, tls_httpserver, settings):
-    from tests.cloudfunctions.factories import ApiKeyConnectionFactory
+    from tests.factories import ApiKeyConnectionFactory
 
     settings.RUN_STALE_AFTER_SECONDS = 0.5
     settings.RUN_REAP_INTERVAL_SECONDS = 3600

@@ -20,7 +20,7 @@ from cloudfunctions.step.operations import body_idempotency_token
 from orchestration.models import Run
 from orchestration.processes import deployments
 from orchestration.runs import services as run_services
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     MARKERS,
     AmazonConnectionFactory,
     ApiKeyConnectionFactory,
@@ -29,7 +29,7 @@ from tests.cloudfunctions.factories import (
     ProcessFactory,
     StepFactory,
 )
-from tests.orchestration.runs import work
+from tests.orchestration.run_builders import work
 from tests.sigv4 import signature_as_aws_computes_it
 
 pytestmark = pytest.mark.django_db

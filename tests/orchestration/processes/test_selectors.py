@@ -5,7 +5,7 @@ import pytest
 from orchestration.models import StepRun
 from orchestration.processes.selectors import process_steps, step_context, steps_with_events_before
 from orchestration.processes.services import step_refresh_problems
-from tests.cloudfunctions.factories import (
+from tests.factories import (
     CloudFunctionFactory,
     EventFactory,
     ProcessFactory,
