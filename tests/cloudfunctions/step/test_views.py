@@ -616,7 +616,7 @@ def test_request_as_sent_lists_the_connections_auth_masked(designer_client, echo
 )
 def test_masked_auth_of_each_scheme(factory, header, expected):
     from cloudfunctions.step.editor import with_masked_auth
-    from tests.cloudfunctions import factories
+    from tests import factories
 
     connection = getattr(factories, factory)()
     sent = with_masked_auth({"method": "GET", "url": "https://x/y", "headers": {}}, connection)
