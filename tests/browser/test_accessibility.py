@@ -46,6 +46,34 @@ SCROLLS_SIDEWAYS = """() => {
 }"""
 
 
+# Every description a field points to exists; every help text and error list describes its
+# field; a field with an error says so (aria-invalid) and shows it in its edge.
+UNLINKED = """() => {
+  const found = [];
+  const name = (el) => el.id || el.name || el.tagName.toLowerCase();
+  for (const el of document.querySelectorAll("[aria-describedby]")) {
+    for (const id of el.getAttribute("aria-describedby").split(/\\s+/)) {
+      if (id && !document.getElementById(id)) found.push(`${name(el)} points to a missing #${id}`);
+    }
+  }
+  for (const text of document.querySelectorAll(".field .help:not(a), .errorlist")) {
+    if (text.closest("fieldset[class~=rows]")) continue;  // the rows' shared hint
+    if (!text.id || !document.querySelector(`[aria-describedby~="${text.id}"]`)) {
+      found.push(`"${text.textContent.trim().slice(0, 40)}" describes no field`);
+    }
+  }
+  for (const list of document.querySelectorAll(".errorlist[id$='_error']")) {
+    const field = document.getElementById(list.id.slice(0, -"_error".length));
+    if (!field) continue;
+    if (field.getAttribute("aria-invalid") !== "true") found.push(`${name(field)} not aria-invalid`);
+    if (getComputedStyle(field).borderTopColor !== "rgb(179, 38, 30)") {
+      found.push(`${name(field)} has edge ${getComputedStyle(field).borderTopColor}`);
+    }
+  }
+  return found;
+}"""
+
+
 @dataclass
 class World:
     """The data every walk visits: a tested draft, a failed and a finished run."""
@@ -217,7 +245,7 @@ def _walk(page, role, designer, admin_user, world, check: Callable[[Page, str], 
 
 
 def _axe_violations(page: Page, name: str) -> list[str]:
-    lines = []
+    lines = [f"unlinked: {line}" for line in page.evaluate(UNLINKED)]
     response = Axe().run(page, options=AXE_OPTIONS).response
     for violation in response["violations"]:
         for node in violation["nodes"]:
