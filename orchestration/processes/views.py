@@ -91,7 +91,9 @@ def editor_context(process: Process, *, user, **extra) -> dict:
         context["start_form"] = StepStartForm(
             initial={"starts_on": current.starts_on}, earlier_events=earlier
         )
-    return {**context, "can_edit": can_edit(user, process), **extra}
+    editable = can_edit(user, process)
+    reason = None if editable else read_only_reason(user, process)
+    return {**context, "can_edit": editable, "read_only_reason": reason, **extra}
 
 
 def _editable_step(request, pk: int, step_pk: int) -> Step:
@@ -109,6 +111,13 @@ FROZEN_REFUSED = (
 def can_edit(user, process: Process) -> bool:
     """Whether user may change process: designers only, and never a deployed version."""
     return user.has_perm(DESIGNER.permission) and not process.is_frozen
+
+
+def read_only_reason(user, process: Process) -> str:
+    """Say why process is read-only for user, in the words a refused change would use."""
+    if process.is_frozen:
+        return FROZEN_REFUSED.format(number=process.version_number, name=process.name)
+    return DESIGNER.refused
 
 
 def check_editable(request, process: Process) -> None:

@@ -136,6 +136,52 @@ document.addEventListener("htmx:beforeRequest", (event) => {
 });
 document.addEventListener("htmx:afterRequest", () => clearInterval(elapsedTimer));
 
+// While Test runs htmx disables its button, and the browser drops focus to the page body;
+// once the answer is in, focus goes back to the button that asked (unless the answer
+// focused something itself, a confirmation's Send). A keyboard user goes on from there.
+let testCaller = null;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.target.id !== "test-result") return;
+  testCaller = event.detail.elt;
+  // The seconds counter ticks ten times a second: not something to read aloud.
+  const elapsed = document.querySelector("#test-spinner .elapsed");
+  if (elapsed) elapsed.setAttribute("aria-live", "off");
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  const caller = testCaller;
+  if (!caller || event.detail.elt !== caller) return;
+  testCaller = null;
+  const lost = !document.activeElement || document.activeElement === document.body;
+  if (lost && document.body.contains(caller)) caller.focus();
+});
+
+// A Test result is announced: #test-result is replaced whole, and a live region that
+// arrives already filled says nothing, so its gist goes to the page's one announcer.
+function resultSummary(result) {
+  const parts = [];
+  const badge = result.querySelector("p .badge");
+  if (badge) parts.push(`Result: ${badge.closest("p").textContent}`);
+  result.querySelectorAll(".error-box, .notice-box, #confirm-title").forEach((el) => {
+    parts.push(el.textContent);
+  });
+  return parts.join(". ").replace(/\s+/g, " ").trim();
+}
+
+function announce(text) {
+  const region = document.getElementById("announcer");
+  if (!region || !text) return;
+  region.textContent = "";
+  // A change after a beat: the same words twice in a row are read twice.
+  setTimeout(() => { region.textContent = text; }, 50);
+}
+
+document.addEventListener("htmx:afterSettle", (event) => {
+  const target = event.detail.target;
+  if (!target || target.id !== "test-result") return;
+  const result = document.getElementById("test-result");
+  if (result) announce(resultSummary(result));
+});
+
 // A connection created inline in the step editor joins the picker, selected.
 document.body.addEventListener("connectionCreated", (event) => {
   const select = document.getElementById("id_connection");

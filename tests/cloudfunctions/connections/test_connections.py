@@ -373,4 +373,4 @@ def test_a_connection_names_its_host_as_the_transport_does(designer_client, base
     if base_url:
         assert shown == host_of(base_url)
     html = designer_client.get(reverse("connection-list")).content.decode()
-    assert f'<td class="mono">{shown}</td>' in html
+    assert f'<td class="mono" data-label="Host">{shown}</td>' in html

@@ -66,7 +66,7 @@ def test_base_layout_has_navigation_htmx_and_csrf_header(designer_client):
     # Offline: every script and stylesheet comes from this server. (Not "cdn" anywhere in
     # the page: a random CSP nonce once spelled it.)
     urls = re.findall(r'(?:src|href)="([^"]*)"', html)
-    assert urls and all(url.startswith("/") and not url.startswith("//") for url in urls)
+    assert urls and all(url.startswith(("/", "#")) and not url.startswith("//") for url in urls)
 
 
 def _manage(*args, **env):
