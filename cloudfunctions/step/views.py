@@ -21,7 +21,12 @@ from orchestration.models import Step
 from orchestration.processes import routes, step_kinds
 from orchestration.processes import services as orchestration_services
 from orchestration.processes.refused_samples import refused_sample_pop
-from orchestration.processes.selectors import process_steps, step_context, step_latest_run
+from orchestration.processes.selectors import (
+    latest_runs,
+    process_steps,
+    step_context,
+    step_latest_run,
+)
 from orchestration.processes.views import check_editable, editor_context
 from orchestration.validators import is_ascii_digits
 from orchestration.web.roles import designer_required
@@ -245,6 +250,10 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
     cf = editor.cloud_function
     if cf.completion_event_id:
         context["refused_sample"] = refused_sample_pop(request, cf.completion_event_id)
+        # A sample starts from the shape the last successful Test captured.
+        last = latest_runs(step_ids=[step.pk], succeeded=True).get(step.pk)
+        if last is not None and last.captured is not None:
+            context["last_capture_json"] = last.captured_json
     connection = cf.connection if cf.connection_id else None
     if connection is not None and connection.is_amazon_connect:
         context["operations"] = amazon_connect_operations()

@@ -699,3 +699,27 @@ def test_a_timeout_above_the_overall_deadline_is_refused(designer_client, settin
 
     cf = CloudFunction.objects.get(step=step)
     assert cf.timeout_seconds is None  # refused; the rest is saved
+
+
+def test_the_sample_editor_starts_from_the_last_tests_capture_and_says_its_shape(
+    designer_client,
+):
+    from orchestration.models import StepRun
+
+    step = StepFactory()
+    connection = ApiKeyConnectionFactory()
+    designer_client.post(_url(step), _post(step, connection))
+    cf = CloudFunction.objects.get(step=step)
+    StepRun.objects.create(
+        step=step,
+        outcome=StepRun.Outcome.SUCCEEDED,
+        captured={"status": 201, "headers": {}, "body": {"id": "ch_9"}, "duration_ms": 3.0},
+        event=cf.completion_event,
+    )
+
+    page = designer_client.get(_url(step)).content.decode()
+
+    sample = page[page.index('id="sample-text"') :]
+    assert "&quot;ch_9&quot;" in sample.split("</textarea>")[0]
+    assert "It starts from the last Test" in page
+    assert '"duration_ms": …' in page
