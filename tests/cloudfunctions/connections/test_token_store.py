@@ -29,7 +29,7 @@ from cloudfunctions.models import Connection
 from tests.factories import OAuthConnectionFactory
 
 CALLERS = 20
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from tests.factories import (
 )
 from tests.workers import worker_env
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _counting_server(server):

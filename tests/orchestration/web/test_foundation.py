@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -76,7 +77,7 @@ def _manage(*args, **env):
         capture_output=True,
         text=True,
         env={**inherited, "DJANGO_SETTINGS_MODULE": "orchestration.settings", **env},
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        cwd=Path(__file__).resolve().parents[3],
         timeout=120,
     )
 
