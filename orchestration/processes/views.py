@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestration.models import CompletionEvent, Process, Step, StepRun
@@ -79,13 +80,18 @@ def process_delete(request, pk: int):
 
 def editor_context(process: Process, *, user, **extra) -> dict:
     """What every editor page shows: the process, its steps in order and their last test."""
-    related = step_kinds.select_related_all()
-    steps = list(process.steps.select_related(*related).order_by("position", "pk"))
+    current = extra.get("step")
+    steps = process.steps.order_by("position", "pk")
+    if current is not None:  # Starts on offers what earlier steps emit: their kinds' events
+        steps = steps.select_related(*step_kinds.select_related_all())
+    steps = list(steps)
     latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
+    # Every step's links in the sidebar: reverse() once, not four times per step.
+    base = reverse("step-editor", args=[process.pk, 0]).removesuffix("0/")
     for step in steps:
         step.last_run = latest.get(step.pk)
+        step.editor_url = f"{base}{step.pk}/"
     context = {"process": process, "steps": steps, "step_form": StepNameForm()}
-    current = extra.get("step")
     if current is not None and current.pk in (ids := [s.pk for s in steps]):
         earlier = routes.may_emit(steps)[ids.index(current.pk)]
         context["start_form"] = StepStartForm(

@@ -103,3 +103,19 @@ def test_page_queries_do_not_grow_with_rows(designer_client, url_name):
         Step(process=process, name=f"s{i}", key=f"s{i}", position=i + 2) for i in range(60)
     )
     assert others and count() == few
+
+
+def test_the_sidebars_step_links_are_the_urls_django_would_reverse(designer_client):
+    """The sidebar builds each step's links from one reverse(), for speed: they must match."""
+    from django.urls import reverse
+
+    from tests.factories import ProcessFactory, StepFactory
+
+    process = ProcessFactory()
+    steps = [StepFactory(process=process, position=n) for n in range(3)]
+
+    page = designer_client.get(process.get_absolute_url()).content.decode()
+
+    for step in steps:
+        for name in ("step-editor", "step-move", "step-delete"):
+            assert f'"{reverse(name, args=[process.pk, step.pk])}"' in page, name
