@@ -135,7 +135,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Runs go through django-tasks: the database backend by default (workers: manage.py
-# db_worker); TASKS_BACKEND=django_tasks_rq.RQBackend moves them to Redis (manage.py rqworker).
+# run_worker, several runs in flight each); TASKS_BACKEND=django_tasks_rq.RQBackend moves them to Redis (manage.py rqworker).
 TASKS = {
     "default": {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),

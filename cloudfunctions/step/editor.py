@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError
 from django.forms import all_valid
 
+from cloudfunctions.http.redaction import MASK
 from cloudfunctions.models import CloudFunction, Connection
 from cloudfunctions.step import checks, services
 from cloudfunctions.step.forms import (
@@ -98,9 +99,6 @@ def known_keys(message: str, context: dict) -> list[str]:
     except cel.CelError:
         return []
     return sorted(map(str, parent))[:20] if isinstance(parent, dict) else []
-
-
-MASK = "••••••"
 
 
 def with_masked_auth(request: dict, connection: Connection | None) -> dict:

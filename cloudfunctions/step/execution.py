@@ -198,8 +198,9 @@ def _shown(request: OutboundRequest, redact: Redactor, *, connection: str = "") 
         "headers": headers,
         "body": None if body is None else body.decode("utf-8", "replace"),
     }
-    if connection:
-        shown["connection"] = connection
+    # Present on every request stored since they are kept as sent: "" until the connection
+    # added its credentials (a token that could not be fetched), its name after.
+    shown["connection"] = connection
     return redact(shown)
 
 
@@ -315,8 +316,6 @@ def cloud_function_execute(
         allowed = auth_hosts(cloud_function.connection)
         request = provider.apply(built.request)
         _add_credentials(redact, provider, request)
-        for secret in provider.secrets():
-            redact.add(secret)
         # Now as sent, with what the connection added (its key, token or signature) masked.
         shown = _shown(request, redact, connection=cloud_function.connection.name)
         # The step's Timeout, within the overall deadline every outbound call has.

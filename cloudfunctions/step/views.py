@@ -17,12 +17,11 @@ from cloudfunctions.step.curl import to_curl
 from cloudfunctions.step.curl_import import CurlImportError, curl_import
 from cloudfunctions.step.editor import StepEditor
 from cloudfunctions.step.operations import amazon_connect_operations, operation_fill
-from orchestration.models import Step
+from orchestration.models import Step, StepRun
 from orchestration.processes import routes, step_kinds
 from orchestration.processes import services as orchestration_services
 from orchestration.processes.refused_samples import refused_sample_pop
 from orchestration.processes.selectors import (
-    latest_runs,
     process_steps,
     step_context,
     step_latest_run,
@@ -37,7 +36,6 @@ from orchestration.web.throttle import (
 )
 
 TEMPLATE = "cloudfunctions/step_editor.html"
-EVENT_TAKEN = editor_module.EVENT_TAKEN
 NO_CAPTURE_YET = "no captured value yet; run Test on the earlier steps to see one"
 MAY_BE_ABSENT = " — may be absent on this path"
 
@@ -251,8 +249,14 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
     if cf.completion_event_id:
         context["refused_sample"] = refused_sample_pop(request, cf.completion_event_id)
         # A sample starts from the shape the last successful Test captured.
-        last = latest_runs(step_ids=[step.pk], succeeded=True).get(step.pk)
-        if last is not None and last.captured is not None:
+        # Of this very event: an Outcomes route's run carries another event's payload.
+        last = (
+            StepRun.objects.filter(step=step, event_id=cf.completion_event_id)
+            .filter(captured__isnull=False)
+            .order_by("-started_at", "-pk")
+            .first()
+        )
+        if last is not None:
             context["last_capture_json"] = last.captured_json
     connection = cf.connection if cf.connection_id else None
     if connection is not None and connection.is_amazon_connect:
@@ -274,7 +278,8 @@ def field_check(request, pk: int, step_pk: int):
         status = 200 if request.htmx else 429
         return render(request, TEMPLATE + "#field-status", context, status=status)
     source = request.POST.get(name, "")
-    known = step_context(step=step)["emitted"]
+    test = step_context(step=step)
+    known = test["emitted"]
     problems = editor_module.check_field(
         name, source, body_mode=request.POST.get("body_mode", ""), known_events=known
     )
@@ -282,15 +287,14 @@ def field_check(request, pk: int, step_pk: int):
     if problems:
         context["fix"] = editor_module.quoting_fix(name, source, known_events=known)
     elif source.strip() and name != "body":
-        context.update(_preview(source, name, step))
+        context.update(_preview(source, name, test))
     return render(request, TEMPLATE + "#field-status", context)
 
 
-def _preview(source: str, name: str, step: Step) -> dict:
+def _preview(source: str, name: str, context: dict) -> dict:
     """Evaluate a field on the last captured context, so the designer sees what it gives."""
     if cel.constant_value(source) is not cel.NOT_CONSTANT:
         return {}
-    context = step_context(step=step)
     try:
         value = cel.evaluate(
             source,

@@ -195,8 +195,13 @@ def process_test(request, pk: int):
             f"Test stopped at step “{runs[-1].step.name}”: {runs[-1].error_message}",
         )
     else:
-        count = "The step" if len(runs) == 1 else f"All {len(runs)} steps"
-        messages.success(request, f"{count} succeeded.")
+        ran = [run for run in runs if run.outcome == StepRun.Outcome.SUCCEEDED]
+        skipped = [run.step.name for run in runs if run.outcome == StepRun.Outcome.SKIPPED]
+        count = "The step" if len(ran) == 1 else f"{len(ran)} steps"
+        message = f"{count} succeeded."
+        if skipped:
+            message += f" Skipped, as no route led to them: {', '.join(skipped)}."
+        messages.success(request, message)
     return redirect(process)
 
 
@@ -274,8 +279,8 @@ def step_rename(request, pk: int, step_pk: int):
 @designer_required
 def step_start(request, pk: int, step_pk: int):
     step = _editable_step(request, pk, step_pk)
-    steps = list(step.process.steps.order_by("position", "pk"))
-    earlier = routes.may_emit(steps)[steps.index(step)]
+    steps = selectors.process_steps(process=step.process)
+    earlier = routes.may_emit(steps)[[s.pk for s in steps].index(step.pk)]
     form = StepStartForm(request.POST, earlier_events=earlier)
     if form.is_valid():
         services.step_set_start(

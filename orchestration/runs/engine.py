@@ -86,10 +86,8 @@ def _execute_claimed(run: Run) -> Outcome:
         kind = step_kinds.get(step.kind)
         last = index == len(steps) - 1
         result, outcome = _attempt_step(run, step, kind, context, events, last=last)
-        if outcome is not None:  # stopped meanwhile, or waiting for a retry
+        if outcome is not None:  # failed, stopped meanwhile, or waiting for a retry
             return outcome
-        if not result.ok:
-            return Outcome(_finish(run, Run.Status.FAILED, f"{step.name}: {result.error_message}"))
     if run.status == Run.Status.SUCCEEDED:  # the last step's progress update finished it
         return Outcome(run.status)
     return Outcome(_finish(run, Run.Status.SUCCEEDED, ""))  # there was nothing left to run
@@ -152,11 +150,14 @@ def _attempt_step(run: Run, step, kind, context: dict, events: dict, *, last: bo
                 "retry_at": retry_at,
                 "heartbeat_at": Now(),
             }
-        else:
-            return result, None
+        else:  # the run fails with its step, in the same transaction
+            message = f"{step.name}: {result.error_message}"[:2000]
+            progress = {"status": Run.Status.FAILED, "finished_at": Now(), "error_message": message}
         still_running = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(**progress)
     if not still_running:
         return result, Outcome(_status(run.pk))  # cancelled, or failed by the sweep
+    if not result.ok and not retry:
+        return result, Outcome(Run.Status.FAILED)
     if retry:
         logger.info(
             "Run %s step %s attempt %s failed; retrying in %.1fs", run.pk, step.key, attempt, delay

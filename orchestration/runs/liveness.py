@@ -1,10 +1,11 @@
 """Workers' signs of life, and failing the runs whose worker died.
 
 While a worker executes a run, a thread of its own reports on it every
-RUN_HEARTBEAT_SECONDS, so a step that waits long (a token endpoint's lock, a retry's sleep,
-a slow API) never looks dead. A run silent for RUN_STALE_AFTER_SECONDS has lost its worker
-(killed, machine gone) and is failed. Times come from the database's clock, so the clocks
-of the worker machines never matter.
+RUN_HEARTBEAT_SECONDS, so a step that waits long (a token endpoint's lock, a slow API) never
+looks dead. A run silent for RUN_STALE_AFTER_SECONDS has lost its worker (killed, machine
+gone) and is failed; heartbeats use the database's clock, so the workers' clocks never
+matter. A run waiting for a retry holds no worker; only when its retry is overdue by
+RETRY_LOST_FACTOR times that (its task lost, not merely late in a long queue) is it failed.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from orchestration.models import Run
 
 logger = logging.getLogger(__name__)
 
+# retry_at is set with the workers' clock (the task queue's run_after is read with it).
+RETRY_LOST_FACTOR = 6
+RETRY_LOST = (
+    "The task that was to make this run's next attempt never ran (the queue lost it). "
+    "Re-run from the failed step."
+)
 WORKER_LOST = (
     "The worker running this run stopped: no sign of life for over {silence}. The step in "
     "progress may have reached its API; re-run from the failed step once you know it is safe."
@@ -48,16 +56,15 @@ def runs_reap_stale() -> int:
     cutoff = Now() - timedelta(seconds=seconds)
     # Runs claimed by a worker older than heartbeats have none: their start is the last sign.
     silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    # A run waiting for a retry holds no worker and is not silent until its retry is long
-    # overdue: then the task that was to take it is lost.
-    lost = Q(status=Run.Status.RUNNING) & silent | Q(
-        status=Run.Status.RETRYING, retry_at__lt=cutoff
-    )
     silence = f"{round(seconds / 60)} minutes" if seconds >= 120 else f"{seconds:g} seconds"
-    reaped = Run.objects.filter(lost).update(
+    reaped = Run.objects.filter(silent, status=Run.Status.RUNNING).update(
         status=Run.Status.FAILED,
         finished_at=Now(),
         error_message=WORKER_LOST.format(silence=silence),
+    )
+    lost_before = timezone.now() - timedelta(seconds=seconds * RETRY_LOST_FACTOR)
+    reaped += Run.objects.filter(status=Run.Status.RETRYING, retry_at__lt=lost_before).update(
+        status=Run.Status.FAILED, finished_at=Now(), error_message=RETRY_LOST
     )
     if reaped:
         logger.warning("Failed %s run(s) whose worker stopped reporting", reaped)

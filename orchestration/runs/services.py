@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.db.models.functions import Now
 
 from orchestration.models import Process, Run
 from orchestration.runs import tasks
 from orchestration.runs.tasks import QUEUE_UNAVAILABLE
-
-logger = logging.getLogger(__name__)
 
 NOT_DEPLOYED = "The process has no live version: deploy it first."
 CANCELLED_MESSAGE = "Cancelled by {user}."

@@ -20,6 +20,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 logger = logging.getLogger(__name__)
 
 SWITCH_INTERVAL_SECONDS = 0.0005
+RESTART_PAUSE_SECONDS = 2.0
 
 
 class WorkerPool:
@@ -62,11 +63,20 @@ class WorkerPool:
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), self.stop)
 
-    @staticmethod
-    def _loop(worker: Worker) -> None:
+    def _loop(self, worker: Worker) -> None:
         try:
-            worker.run()
-        except Exception as exc:  # a loop that dies must not take the others with it
-            logger.error("Worker loop %s stopped: %s", worker.worker_id, type(exc).__name__)
+            while True:
+                try:
+                    worker.run()
+                    return  # the queue is empty in batch mode, or the pool is stopping
+                except Exception as exc:
+                    # The database restarting, say: django-tasks-db re-raises what is not a
+                    # lock. The loop starts again after a pause, so the pool never shrinks
+                    # unnoticed; a loop that dies must not take the others with it either.
+                    logger.error("Worker loop %s failed: %s", worker.worker_id, type(exc).__name__)
+                    connections.close_all()
+                    if self._stopping.wait(RESTART_PAUSE_SECONDS):
+                        return
+                    worker.running = True
         finally:
             connections.close_all()

@@ -716,6 +716,13 @@ def test_the_sample_editor_starts_from_the_last_tests_capture_and_says_its_shape
         captured={"status": 201, "headers": {}, "body": {"id": "ch_9"}, "duration_ms": 3.0},
         event=cf.completion_event,
     )
+    # A later run routed to another event carries that event's payload: not this sample's.
+    StepRun.objects.create(
+        step=step,
+        outcome=StepRun.Outcome.SUCCEEDED,
+        captured={"error": "timed out", "stage": "timeout"},
+        event=EventFactory(process=step.process, name="API down"),
+    )
 
     page = designer_client.get(_url(step)).content.decode()
 

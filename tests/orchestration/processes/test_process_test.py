@@ -224,7 +224,7 @@ def test_a_process_at_the_step_cap_is_tested(two_steps, designer_client, setting
     server.expect_request("/customers/c_1").respond_with_json({"charge": "ch_5"})
     server.expect_request("/charges/ch_5").respond_with_json({"amount": 7})
     response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
-    assert "All 2 steps succeeded." in response.content.decode()
+    assert "2 steps succeeded." in response.content.decode()
     StepFactory(process=process, position=3)
     response = designer_client.post(reverse("process-test", args=[process.pk]), follow=True)
     assert PROCESS_TEST_TOO_MANY_STEPS.format(count=3, limit=2) in response.content.decode()

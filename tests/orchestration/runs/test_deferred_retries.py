@@ -113,11 +113,15 @@ def test_a_waiting_run_is_not_stale_until_its_retry_is_long_overdue(api, setting
     Run.objects.filter(pk=run.pk).update(heartbeat_at=long_ago, started_at=long_ago)
     assert liveness.runs_reap_stale() == 0
 
-    # Its retry overdue by more than the stale limit: the task that was to take it is lost.
-    Run.objects.filter(pk=run.pk).update(retry_at=long_ago)
+    # Its retry overdue by the stale limit: its task may be late in a long queue, not lost.
+    late = timezone.now() - timedelta(minutes=30)
+    Run.objects.filter(pk=run.pk).update(retry_at=late)
+    assert liveness.runs_reap_stale() == 0
+    # Overdue by many times that: the task that was to take it is lost.
+    Run.objects.filter(pk=run.pk).update(retry_at=timezone.now() - timedelta(hours=2))
     assert liveness.runs_reap_stale() == 1
     run.refresh_from_db()
-    assert run.status == Run.Status.FAILED
+    assert run.status == Run.Status.FAILED and run.error_message == liveness.RETRY_LOST
 
 
 def test_a_retry_the_queue_refuses_fails_the_run_with_why(api, settings):

@@ -169,3 +169,34 @@ def test_a_run_whose_worker_is_killed_is_failed_by_the_next_worker(
     assert later.status == Run.Status.SUCCEEDED
     assert lost.status == Run.Status.FAILED and "stopped" in lost.error_message
     assert lost.next_position == 0  # re-run from the failed step starts at the slow one
+
+
+def test_a_pool_loop_that_fails_starts_again_and_the_others_go_on(monkeypatch):
+    """The database restarting makes django-tasks-db's loop raise: the pool must not shrink."""
+    from orchestration.runs import worker_pool
+
+    monkeypatch.setattr(worker_pool, "RESTART_PAUSE_SECONDS", 0.01)
+    calls = []
+
+    def flaky_run(self):
+        calls.append(self.worker_id)
+        if calls.count(self.worker_id) == 1:
+            raise RuntimeError("connection refused")  # stands in for an OperationalError
+
+    monkeypatch.setattr(worker_pool.Worker, "run", flaky_run)
+    pool = worker_pool.WorkerPool(
+        concurrency=2,
+        worker_id="t",
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        excluded_queue_names=[],
+    )
+
+    pool.run()
+
+    # Each loop failed once, started again and ended as a batch loop does.
+    assert sorted(calls) == ["t-0", "t-0", "t-1", "t-1"]
