@@ -242,7 +242,12 @@ class StepEditor:
             return SaveResult(saved=False, refusal=OUTCOMES_REFUSED)
         cleaned = form.cleaned_data
         fields = {name: cleaned[name] for name in CloudFunctionForm.Meta.fields if name in cleaned}
-        draft = {name: self.data.get(name, "") for name in DRAFT_FIELDS if name in form.errors}
+        # NUL cannot be stored in PostgreSQL JSON (the form refuses it anyway): shown as U+FFFD.
+        draft = {
+            name: str(self.data.get(name, "")).replace("\x00", "\ufffd")
+            for name in DRAFT_FIELDS
+            if name in form.errors
+        }
         if "new_event_name" in draft:
             draft["completion_event_choice"] = NEW_EVENT
         if "completion_event_choice" in draft and draft["completion_event_choice"] != NEW_EVENT:
