@@ -18,15 +18,11 @@ from django_tasks_db.models import DBTaskResult
 from werkzeug import Request, Response
 
 from orchestration.models import Run
-from orchestration.processes import deployments
 from orchestration.runs import services as run_services
 from tests.factories import (
     ApiKeyConnectionFactory,
-    CloudFunctionFactory,
-    EventFactory,
-    ProcessFactory,
-    StepFactory,
 )
+from tests.orchestration.run_builders import deployed_process
 from tests.workers import worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +45,8 @@ def run(server, bundle: str) -> None:
     server.expect_request("/api/v1/slow").respond_with_handler(slow)
     server.expect_request("/api/v1/limited").respond_with_handler(limited)
     base_url = server.url_for("/api").rstrip("/")
-    healthy = _process(base_url, "/v1/slow", "Healthy")
-    failing = _process(base_url, "/v1/limited", "Failing")
+    healthy = deployed_process(ApiKeyConnectionFactory(base_url=base_url), '"/v1/slow"')
+    failing = deployed_process(ApiKeyConnectionFactory(base_url=base_url), '"/v1/limited"')
 
     one = _drain({healthy: RUNS_PER_PROCESS}, processes=1, bundle=bundle)[healthy]
     print(
@@ -75,21 +71,6 @@ def run(server, bundle: str) -> None:
         f"{'ok' if ratio >= TARGET_FAIRNESS else 'BELOW TARGET'})",
         flush=True,
     )
-
-
-def _process(base_url: str, path: str, name: str):
-    process = ProcessFactory(name=f"{name} bench")
-    CloudFunctionFactory(
-        step=StepFactory(process=process, position=1, max_attempts=3),
-        connection=ApiKeyConnectionFactory(base_url=base_url),
-        method="GET",
-        uri=f'"{path}"',
-        body="",
-        completion_event=EventFactory(process=process, name="done"),
-    )
-    deployments.process_deploy(process=process, actor=None)
-    process.refresh_from_db()
-    return process
 
 
 def _drain(runs: dict, processes: int, bundle: str) -> dict:

@@ -29,11 +29,15 @@ def draft_process(connection, *uris, method="GET", max_attempts=3):
     return process
 
 
-def deployed_process(connection, *uris, **kwargs):
-    process = draft_process(connection, *uris, **kwargs)
+def deploy(process):
+    """Deploy the draft and return it, its live version set."""
     deployments.process_deploy(process=process, actor=None)
     process.refresh_from_db()
     return process
+
+
+def deployed_process(connection, *uris, **kwargs):
+    return deploy(draft_process(connection, *uris, **kwargs))
 
 
 def work(run_id: int) -> str:

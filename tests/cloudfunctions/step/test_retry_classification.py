@@ -19,8 +19,6 @@ from cloudfunctions.connections.auth.oauth2 import OAuth2ClientCredentials, Toke
 from cloudfunctions.http import errors
 from cloudfunctions.step.execution import cloud_function_execute
 from orchestration.models import Run
-from orchestration.processes import deployments
-from orchestration.runs import services as run_services
 from tests.cloudfunctions.token_store import MemoryTokenStore
 from tests.factories import (
     CloudFunctionFactory,
@@ -29,7 +27,7 @@ from tests.factories import (
     ProcessFactory,
     StepFactory,
 )
-from tests.orchestration.run_builders import work
+from tests.orchestration.run_builders import deploy, run_to_end
 
 pytestmark = pytest.mark.django_db
 
@@ -282,26 +280,12 @@ def test_the_provider_raises_a_classified_token_error(outbound_tls, oauth_token_
 # The run engine: attempts actually made
 
 
-def _deploy(cf):
-    process = cf.step.process
-    deployments.process_deploy(process=process, actor=None)
-    process.refresh_from_db()
-    return process
-
-
-def _run(process) -> Run:
-    run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
-    work(run.pk)
-    run.refresh_from_db()
-    return run
-
-
 def test_a_run_refused_by_the_token_endpoint_fails_after_one_attempt(
     outbound_tls, oauth_token_server, fast_retries
 ):
-    process = _deploy(oauth_function(oauth_token_server, client_secret=WRONG_SECRET))
+    process = deploy(oauth_function(oauth_token_server, client_secret=WRONG_SECRET).step.process)
 
-    run = _run(process)
+    run = run_to_end(process)
 
     assert run.status == Run.Status.FAILED
     assert oauth_token_server.token_requests == 1
@@ -324,7 +308,7 @@ def test_a_run_whose_token_endpoint_is_down_is_retried_to_the_limit(
         oauth_token_server, token_url=tls_httpserver.url_for("/down/token"), max_attempts=3
     )
 
-    run = _run(_deploy(cf))
+    run = run_to_end(deploy(cf.step.process))
 
     assert run.status == Run.Status.FAILED
     assert len(calls) == 3

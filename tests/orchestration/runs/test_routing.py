@@ -16,7 +16,7 @@ from tests.factories import (
     ProcessFactory,
     StepFactory,
 )
-from tests.orchestration.run_builders import work
+from tests.orchestration.run_builders import deploy, run_to_end, work
 
 pytestmark = pytest.mark.django_db
 
@@ -34,19 +34,6 @@ def _step(process, position, uri, *, event=None, outcomes=(), starts_on="", conn
         outcomes=list(outcomes),
         result=result,
     )
-
-
-def _deploy(process):
-    deployments.process_deploy(process=process, actor=None)
-    process.refresh_from_db()
-    return process
-
-
-def _run(process) -> Run:
-    run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
-    work(run.pk)
-    run.refresh_from_db()
-    return run
 
 
 def _outcomes(run) -> dict[str, str]:
@@ -85,14 +72,14 @@ def look_up_order(api):
     )
     server.expect_request("/orders").respond_with_json({"id": "o_1", "created": True})
     server.expect_request("/ship").respond_with_json({"shipped": True})
-    return _deploy(process), server
+    return deploy(process), server
 
 
 def test_a_404_routed_to_an_event_starts_the_step_on_it_and_skips_the_other(look_up_order):
     process, server = look_up_order
     server.expect_request("/orders/o_1").respond_with_json({"error": "nope"}, status=404)
 
-    run = _run(process)
+    run = run_to_end(process)
 
     assert run.status == Run.Status.SUCCEEDED
     assert set(run.events) == {"order missing", "order created"}
@@ -107,7 +94,7 @@ def test_a_2xx_takes_the_seeds_completion_event(look_up_order):
     process, server = look_up_order
     server.expect_request("/orders/o_1").respond_with_json({"id": "o_1"})
 
-    run = _run(process)
+    run = run_to_end(process)
 
     assert run.status == Run.Status.SUCCEEDED
     assert _outcomes(run) == {"Step 1": "succeeded", "Step 2": "skipped", "Step 3": "succeeded"}
@@ -131,7 +118,7 @@ def test_routing_rules(api, rows, status, expected):
     process = ProcessFactory()
     _step(process, 1, "/x", event="done", outcomes=rows, connection=connection)
 
-    run = _run(_deploy(process))
+    run = run_to_end(deploy(process))
 
     assert run.status == Run.Status.SUCCEEDED
     assert set(run.events) == {expected}
@@ -150,7 +137,7 @@ def test_an_unmatched_answer_fails_the_run_as_before(api):
         connection=connection,
     )
 
-    run = _run(_deploy(process))
+    run = run_to_end(deploy(process))
 
     assert run.status == Run.Status.FAILED and "HTTP 500" in run.error_message
 
@@ -168,7 +155,7 @@ def test_a_row_without_event_fails_the_run_and_says_it_was_routed(api):
         connection=connection,
     )
 
-    run = _run(_deploy(process))
+    run = run_to_end(deploy(process))
 
     assert run.status == Run.Status.FAILED and "routed to Fail the run" in run.error_message
 
@@ -195,7 +182,7 @@ def test_a_connection_error_matches_only_the_error_row(api, settings):
         connection=connection,
         starts_on=routes.starts_on_event("unreachable"),
     )
-    process = _deploy(process)
+    process = deploy(process)
 
     run = run_services.run_start(process=process, trigger=Run.Trigger.UI, input={})
     work(run.pk)
@@ -227,7 +214,7 @@ def test_a_retryable_answer_is_retried_before_it_is_routed(api):
         connection=connection,
     )
 
-    run = _run(_deploy(process))
+    run = run_to_end(deploy(process))
 
     assert len(calls) == 3 and set(run.events) == {"gone"}
     attempts = run.step_runs.order_by("attempt").values_list("outcome", flat=True)
@@ -248,7 +235,7 @@ def test_the_last_attempts_503_is_routed(api):
     )
 
     outcome_of_first = engine.execute(
-        run_services.run_start(process=_deploy(process), trigger="ui", input={}).pk
+        run_services.run_start(process=deploy(process), trigger="ui", input={}).pk
     )
 
     assert outcome_of_first.status == Run.Status.RETRYING  # retried before routing
@@ -297,7 +284,7 @@ def test_the_run_page_shows_the_routed_event_and_why_a_step_was_skipped(
 ):
     process, server = look_up_order
     server.expect_request("/orders/o_1").respond_with_json({}, status=404)
-    run = _run(process)
+    run = run_to_end(process)
 
     page = designer_client.get(run.get_absolute_url()).content.decode()
 
@@ -356,7 +343,7 @@ def test_result_shapes_what_the_event_carries_and_later_steps_map_from_it(api):
         completion_event=EventFactory(process=process, name="shipped"),
     )
 
-    run = _run(_deploy(process))
+    run = run_to_end(deploy(process))
 
     assert run.status == Run.Status.SUCCEEDED
     assert run.events["order found"] == {"id": "o_1", "big": True}
@@ -369,7 +356,7 @@ def test_a_result_that_fails_fails_the_step_and_says_where(api):
     process = ProcessFactory()
     _step(process, 1, "/x", event="done", connection=connection, result="response.body.nope")
 
-    run = _run(_deploy(process))
+    run = run_to_end(deploy(process))
 
     assert run.status == Run.Status.FAILED
     assert "Result:" in run.error_message and "nope" in run.error_message
@@ -435,7 +422,7 @@ def test_a_steps_timeout_ends_its_call_and_routes_as_a_connection_error(api, set
     cf.step.max_attempts = 1
     cf.step.save()
 
-    run = _run(_deploy(process))
+    run = run_to_end(deploy(process))
 
     assert set(run.events) == {"too slow"}
     assert run.events["too slow"]["stage"] == "timeout"

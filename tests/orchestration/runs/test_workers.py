@@ -23,6 +23,7 @@ from tests.factories import (
     ProcessFactory,
     StepFactory,
 )
+from tests.orchestration.run_builders import deployed_process
 from tests.workers import worker_env
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,21 +55,6 @@ def _two_step_process(base_url: str):
             query_params=[{"key": '"run"', "value": "string(trigger.n)"}],
             completion_event=EventFactory(process=process, name=f"s{position}.done"),
         )
-    deployments.process_deploy(process=process, actor=None)
-    process.refresh_from_db()
-    return process
-
-
-def _one_step_process(base_url: str, path: str):
-    process = ProcessFactory()
-    CloudFunctionFactory(
-        step=StepFactory(process=process, position=1, max_attempts=1),
-        connection=ApiKeyConnectionFactory(base_url=base_url),
-        method="GET",
-        uri=f'"{path}"',
-        body="",
-        completion_event=EventFactory(process=process, name="done"),
-    )
     deployments.process_deploy(process=process, actor=None)
     process.refresh_from_db()
     return process
@@ -145,7 +131,10 @@ def test_a_run_whose_worker_is_killed_is_failed_by_the_next_worker(
     tls_httpserver.expect_request("/v1/slow").respond_with_handler(stall)
     tls_httpserver.expect_request("/v1/fast").respond_with_json({})
     base_url = tls_httpserver.url_for("/").rstrip("/")
-    slow, fast = (_one_step_process(base_url, path) for path in ("/v1/slow", "/v1/fast"))
+    slow, fast = (
+        deployed_process(ApiKeyConnectionFactory(base_url=base_url), f'"{path}"', max_attempts=1)
+        for path in ("/v1/slow", "/v1/fast")
+    )
     env = {**worker_env(tls_ca_bundle), "RUN_STALE_AFTER_SECONDS": "1"}
     # --no-reload: under the autoreloader the worker would be a child that kill() misses.
     command = [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--no-reload"]
