@@ -22,7 +22,6 @@ from orchestration.processes import routes, step_kinds
 from orchestration.processes import services as orchestration_services
 from orchestration.processes.refused_samples import refused_sample_pop
 from orchestration.processes.selectors import (
-    process_steps,
     step_context,
     step_latest_run,
 )
@@ -205,7 +204,7 @@ def _input_trees(test: dict, step: Step) -> list[dict]:
     """The data this step can use, as trees: the Test input, then each earlier event, those
     another route may leave out marked so."""
     trees = [{"title": "trigger (Test input)", "nodes": paths.tree("trigger", test["trigger"])}]
-    certain = routes.certain_events(process_steps(process=step.process), step)
+    certain = routes.certain_events(test["steps"], step)
     for name, payload in test["events"].items():
         title = f"{name} ({'sample' if name in test['samples'] else 'last Test'})"
         if name not in certain:
@@ -229,6 +228,7 @@ def _render(request, editor: StepEditor, *, configure=True, conflict=None, statu
     context = editor_context(
         step.process,
         user=request.user,
+        steps=test["steps"],
         step=step,
         form=editor.form,
         query_formset=editor.query,

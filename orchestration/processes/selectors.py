@@ -44,12 +44,14 @@ def step_context(*, step: Step) -> dict:
 
     Each earlier event's payload is its pinned sample when it has one, else the payload
     of its latest successful test run. `samples` names the events whose payload is a sample;
-    `emitted` names every event an earlier step emits, captured or not.
+    `emitted` names every event an earlier step emits, captured or not; `steps` is every
+    step of the process, in order, for the editor page to reuse.
     """
     process = step.process
+    steps = process_steps(process=process)
     earlier = []
     emitted: frozenset[str] = frozenset()
-    for other, before in steps_with_events_before(process_steps(process=process)):
+    for other, before in steps_with_events_before(steps):
         if other.pk == step.pk:
             emitted = before
             break
@@ -76,6 +78,7 @@ def step_context(*, step: Step) -> dict:
         "events": events,
         "samples": samples,
         "emitted": set(emitted),
+        "steps": steps,
     }
 
 

@@ -78,13 +78,17 @@ def process_delete(request, pk: int):
     return render(request, "orchestration/process_delete.html", {"process": process})
 
 
-def editor_context(process: Process, *, user, **extra) -> dict:
-    """What every editor page shows: the process, its steps in order and their last test."""
+def editor_context(process: Process, *, user, steps=None, **extra) -> dict:
+    """What every editor page shows: the process, its steps in order and their last test.
+
+    `steps`, when the caller has loaded them (`selectors.process_steps`), are used as they are.
+    """
     current = extra.get("step")
-    steps = process.steps.order_by("position", "pk")
-    if current is not None:  # Starts on offers what earlier steps emit: their kinds' events
-        steps = steps.select_related(*step_kinds.select_related_all())
-    steps = list(steps)
+    if steps is None:
+        steps = process.steps.order_by("position", "pk")
+        if current is not None:  # Starts on offers what earlier steps emit: their kinds' events
+            steps = steps.select_related(*step_kinds.select_related_all())
+        steps = list(steps)
     latest = selectors.latest_runs(step_ids=[s.pk for s in steps])
     # Every step's links in the sidebar: reverse() once, not four times per step.
     base = reverse("step-editor", args=[process.pk, 0]).removesuffix("0/")

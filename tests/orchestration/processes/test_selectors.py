@@ -50,6 +50,7 @@ def test_step_context_holds_the_trigger_and_what_earlier_steps_emit():
         "events": {},
         "samples": [],
         "emitted": set(),
+        "steps": [first, second, plain, third],  # every step, for the editor page to reuse
     }
 
 
